@@ -1,0 +1,1 @@
+"""bench: reproducible benchmarks of core against Node.js and nginx."""
