@@ -9,7 +9,9 @@ import os
 from setuptools import setup
 
 # Each compiled module of core: (extension name, Cython source).
-EXTENSIONS = []
+EXTENSIONS = [
+    ("core._parser_c", "core/_parser_c.pyx"),
+]
 
 
 def ext_modules():

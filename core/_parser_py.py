@@ -1,0 +1,242 @@
+"""The HTTP/1.1 request parser in plain Python: the readable reference.
+
+Sans-I/O, in the manner of h11 and picohttpparser: ``feed()`` it bytes as they
+arrive and call ``next_event()`` until it says ``NEED_DATA``.  The head is
+read line by line as each CRLF arrives, so a request fed one byte at a time
+costs linear work; every limit is checked against the bytes buffered so far.
+What a request means (versions, framing, persistence, which status each
+mistake earns) is decided in ``_framing``, shared with the compiled parser in
+``_parser_c.pyx``, which must behave exactly like this file.
+"""
+from . import _framing as rules
+from .errors import ParseError, echo
+from .events import END_OF_MESSAGE, NEED_DATA, Request
+from .limits import DEFAULT_LIMITS
+
+# Parser states.
+HEAD, BODY, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, FAILED = range(7)
+
+VERSIONS = (b"1.0", b"1.1")
+
+
+class RequestParser:
+    def __init__(self, limits=DEFAULT_LIMITS):
+        self.limits = limits
+        self._buf = bytearray()
+        self._pos = 0          # first byte not yet consumed (the current line in HEAD)
+        self._scanned = 0      # bytes up to here were already checked for a line end
+        self._state = HEAD
+        self._error = None
+        self._remaining = 0    # body bytes left in the message or the current chunk
+        self._body_total = 0   # chunked: body bytes so far, against max_body_bytes
+        self._reset_head()
+
+    def _reset_head(self):
+        self._request_line = None   # (method, target, minor) once read
+        self._headers = []
+        self._block = 0             # header-section bytes so far (or trailer bytes)
+        self._host_count = 0
+        self._length = -1
+        self._transfer_encoding = None
+        self._connection = None
+
+    # -- input -------------------------------------------------------------
+
+    def feed(self, data) -> None:
+        """Append bytes received from the peer."""
+        pos = self._pos
+        if pos and pos * 2 >= len(self._buf):
+            # Drop what was consumed; amortised linear however data arrives.
+            del self._buf[:pos]
+            self._scanned -= pos
+            self._pos = 0
+        self._buf += data
+
+    @property
+    def trailing_data(self) -> bytes:
+        """Bytes buffered but not yet consumed, e.g. the next pipelined request."""
+        return bytes(self._buf[self._pos:])
+
+    # -- output ------------------------------------------------------------
+
+    def next_event(self):
+        """Return the next Request, body bytes, END_OF_MESSAGE or NEED_DATA.
+
+        Raises ParseError (with the status to answer) on a bad request; after
+        that every call raises the same error: the stream cannot be trusted.
+        """
+        if self._state == FAILED:
+            raise self._error
+        try:
+            return self._next_event()
+        except ParseError as error:
+            self._state = FAILED
+            self._error = error
+            raise
+
+    def _next_event(self):
+        while True:
+            state = self._state
+            if state == HEAD:
+                return self._next_head()
+            if state == BODY or state == CHUNK_DATA:
+                if self._remaining == 0:          # only reached in BODY
+                    self._state = HEAD
+                    return END_OF_MESSAGE
+                data = self._take_body()
+                if data is None:
+                    return NEED_DATA
+                if self._remaining == 0 and state == CHUNK_DATA:
+                    self._state = CHUNK_END
+                return data
+            if state == CHUNK_SIZE:
+                line = self._next_line(self.limits.max_chunk_line, 400, "max_chunk_line")
+                if line is None:
+                    return NEED_DATA
+                size = rules.chunk_size(line, self._body_total, self.limits)
+                self._body_total += size
+                self._remaining = size
+                self._state = CHUNK_DATA if size else TRAILERS
+            elif state == CHUNK_END:
+                crlf = self._buf[self._pos:self._pos + 2]
+                if crlf != b"\r\n"[:len(crlf)]:
+                    raise ParseError(400, f"chunk data not followed by CRLF: {echo(crlf)}")
+                if len(crlf) < 2:
+                    return NEED_DATA
+                self._pos += 2
+                self._state = CHUNK_SIZE
+            else:  # TRAILERS: field lines until an empty one (RFC 9112 §7.1.2)
+                room = self.limits.max_header_bytes - self._block - 2
+                line = self._next_line(room, 431, "max_header_bytes")
+                if line is None:
+                    return NEED_DATA
+                self._block += len(line) + 2
+                if not line:
+                    self._reset_head()
+                    self._state = HEAD
+                    return END_OF_MESSAGE
+                self._split_field_line(line)   # validated, then dropped
+
+    def _take_body(self):
+        available = len(self._buf) - self._pos
+        if available == 0:
+            return None
+        n = min(available, self._remaining)
+        data = bytes(self._buf[self._pos:self._pos + n])
+        self._pos += n
+        self._remaining -= n
+        return data
+
+    def _next_line(self, limit, status, limit_name):
+        """The next CRLF-terminated line (without CRLF), or None if incomplete.
+
+        A line that cannot end within limit bytes earns status.
+        """
+        buf = self._buf
+        start = self._pos
+        end = buf.find(b"\r\n", max(start, self._scanned - 1))
+        if end < 0:
+            self._scanned = len(buf)
+            # The line will be at least this long once its CRLF arrives.
+            if len(buf) - start - (buf[-1:] == b"\r") > limit:
+                raise ParseError(status, f"line over {limit_name}: {echo(buf[start:])}")
+            return None
+        if end - start > limit:
+            raise ParseError(status, f"line over {limit_name}: {echo(buf[start:end])}")
+        self._pos = self._scanned = end + 2
+        return bytes(buf[start:end])
+
+    # -- the head ------------------------------------------------------------
+
+    def _next_head(self):
+        limits = self.limits
+        while True:
+            self._check_unfinished_line()
+            if self._request_line is None:
+                line = self._next_line(limits.max_request_line, 414, "max_request_line")
+            else:
+                # Room left for this line: the section also needs this line's
+                # CRLF and the final empty line.
+                room = limits.max_header_bytes - self._block - 2
+                line = self._next_line(room, 431, "max_header_bytes")
+            if line is None:
+                return NEED_DATA
+            if self._request_line is None:
+                # RFC 9112 §2.2: ignore empty lines before the request line.
+                if line:
+                    self._request_line = self._split_request_line(line)
+                continue
+            self._block += len(line) + 2
+            if not line:
+                return self._finish_head()
+            self._add_field(line)
+
+    def _check_unfinished_line(self):
+        """Refuse a bare LF or a CR not followed by LF as soon as it arrives.
+
+        Only matters while no CRLF is buffered: a complete line holding a
+        stray CR or LF is refused by the syntax checks anyway.
+        """
+        buf = self._buf
+        start = max(self._pos, self._scanned - 1)
+        if buf.find(b"\n", start) >= 0 and buf.find(b"\r\n", start) < 0:
+            raise ParseError(400, f"bare LF in the header section: {echo(buf[self._pos:])}")
+        if buf.find(b"\r", start, len(buf) - 1) >= 0 and buf.find(b"\r\n", start) < 0:
+            raise ParseError(400, f"bare CR in the header section: {echo(buf[self._pos:])}")
+
+    def _split_request_line(self, line):
+        # RFC 9112 §3: method SP request-target SP HTTP-version, one space each.
+        method, space1, rest = line.partition(b" ")
+        target, space2, version = rest.rpartition(b" ")
+        if not (space1 and space2):
+            raise ParseError(400, f"malformed request line {echo(line)}")
+        if not method or method.translate(None, rules.TCHAR_BYTES):
+            raise ParseError(400, f"invalid method {echo(method)}")
+        if not target or target.translate(None, rules.TARGET_BYTES):
+            raise ParseError(400, f"invalid request target {echo(target)}")
+        return method, target, rules.check_version(version)
+
+    def _split_field_line(self, line):
+        # RFC 9112 §5.2: a line starting with whitespace is obs-fold, refused.
+        if line[0] in rules.WHITESPACE:
+            raise ParseError(400, f"obsolete line folding: {echo(line)}")
+        name, colon, value = line.partition(b":")
+        # RFC 9112 §5.1: no whitespace between name and colon (not a tchar).
+        if not colon or not name or name.translate(None, rules.TCHAR_BYTES):
+            raise ParseError(400, f"invalid field name in {echo(line)}")
+        value = value.strip(rules.WHITESPACE)
+        if value.translate(None, rules.FIELD_VALUE_BYTES):
+            raise ParseError(400, f"invalid character in the value of {echo(name)}")
+        return name, value
+
+    def _add_field(self, line):
+        if len(self._headers) >= self.limits.max_header_count:
+            raise ParseError(431, f"more than max_header_count={self.limits.max_header_count} fields")
+        name, value = self._split_field_line(line)
+        self._headers.append((name, value))
+        lower = name.lower()
+        if lower == b"host":
+            self._host_count += 1
+        elif lower == b"content-length":
+            self._length = rules.content_length(value, self._length)
+        elif lower == b"transfer-encoding":
+            self._transfer_encoding = _join(self._transfer_encoding, value)
+        elif lower == b"connection":
+            self._connection = _join(self._connection, value)
+
+    def _finish_head(self):
+        method, target, minor = self._request_line
+        keep_alive, length, chunked = rules.finish_head(
+            minor, self._host_count, self._length, self._transfer_encoding,
+            self._connection, self.limits)
+        request = Request(method, target, VERSIONS[minor], self._headers, keep_alive, length, chunked)
+        self._reset_head()
+        self._body_total = 0
+        self._remaining = length
+        self._state = CHUNK_SIZE if chunked else BODY
+        return request
+
+
+def _join(previous, value):
+    """Several fields of one name combine into one comma-separated list (RFC 9110 §5.3)."""
+    return value if previous is None else previous + b", " + value

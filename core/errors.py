@@ -1,0 +1,37 @@
+"""One exception family for everything a peer can get wrong.
+
+Each error carries the HTTP status to answer with (like h11's
+``error_status_hint``); the connection layer turns it into a response and
+closes the connection when the byte stream can no longer be trusted.
+"""
+from http import HTTPStatus
+
+# How much of the peer's input an error message may quote.
+ECHO_LIMIT = 100
+
+
+def echo(data) -> str:
+    """Quote at most ECHO_LIMIT bytes of peer input, safely printable."""
+    data = bytes(data)
+    text = repr(data[:ECHO_LIMIT])
+    return text + ("..." if len(data) > ECHO_LIMIT else "")
+
+
+class HTTPError(Exception):
+    """A request we refuse, with the status to answer it with."""
+
+    def __init__(self, status: int, message: str, close: bool = True):
+        super().__init__(message)
+        self.status = status
+        self.reason = HTTPStatus(status).phrase
+        self.message = message
+        # After most parse errors the framing of what follows is unknown, so
+        # the connection must close once the error response is sent.
+        self.close = close
+
+    def __repr__(self):
+        return f"HTTPError({self.status}, {self.message!r})"
+
+
+class ParseError(HTTPError):
+    """The request bytes break RFC 9112 (or one of our limits)."""
