@@ -1,0 +1,155 @@
+"""Command line of ``python -m bench``: choose scenarios and servers, run, write results.
+
+    python -m bench                  # T1–T4, every available server, 3 repetitions (~15–20 min)
+    python -m bench --quick          # T1 and T2, core vs node-cached vs nginx, short runs (< 3 min)
+    python -m bench --full           # adds T3 with 500 clients and T4 with a 50 MB file
+    python -m bench parser [...]     # bench.parser_bench.main(argv)
+    python -m bench soak [...]       # bench.soak.main(argv)
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from . import chart, files, loadgen, machine, report, runner, scenarios, servers
+
+SUBCOMMANDS = {"parser": "parser_bench", "soak": "soak"}
+DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark core against the stages, Node.js and nginx (scenarios T1–T4), "
+        "or run a sub-benchmark: 'python -m bench parser ...', 'python -m bench soak ...'.",
+    )
+    p.add_argument("--quick", action="store_true",
+                   help="T1 and T2 only, core vs node-cached vs nginx, 3 s runs after 1 s warm-up")
+    p.add_argument("--full", action="store_true", help="also T3 with 500 clients and T4 with a 50 MB file (long)")
+    p.add_argument("--scenarios", help="comma-separated scenario ids (default: T1,T2,T3,T4)")
+    p.add_argument("--servers", help=f"comma-separated server names (known: {', '.join(servers.SPECS)})")
+    p.add_argument("--duration", type=float, help="seconds of measured load per run (default 8; --quick 3)")
+    p.add_argument("--warmup", type=float, help="seconds of warm-up load before each run (default 2; --quick 1; 0 = none)")
+    p.add_argument("--reps", type=int, default=3, help="interleaved repetitions (default 3)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SCEN.KEY=VALUE",
+                   help="change one scenario parameter: size, clients (n or n:m:...), duration, warmup, timeout; "
+                   "e.g. --set T1.clients=200 --set T4.size=50M")  # fmt: skip
+    p.add_argument("--wrk-threads", type=int, default=1, help="wrk -t (default 1: one core for wrk, one for the server)")
+    p.add_argument("--no-pin", action="store_true", help="do not pin the server to CPU 1 and wrk to CPU 0")
+    p.add_argument("--rss-limit", type=float, metavar="MIB",
+                   help="kill a server whose memory passes this (default: half of RAM)")  # fmt: skip
+    p.add_argument("--out", default=DEFAULT_OUT, help="directory for results (default bench/results)")
+    p.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
+    p.add_argument("--list", action="store_true", help="list scenarios and servers (with availability) and exit")
+    return p
+
+
+def _delegate(sub: str, argv: list[str]) -> int:
+    module_name = f"bench.{SUBCOMMANDS[sub]}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        print(f"python -m bench {sub}: {module_name.replace('.', '/')}.py does not exist yet", file=sys.stderr)
+        return 2
+    return module.main(argv) or 0
+
+
+def _split(text: str | None) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()] if text else []
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        return _delegate(argv[0], argv[1:])
+    args = build_parser().parse_args(argv)
+    err = sys.stderr
+
+    duration = args.duration if args.duration is not None else (3.0 if args.quick else 8.0)
+    warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
+    table = scenarios.default_scenarios(duration, warmup, full=args.full)
+    try:
+        for text in args.overrides:
+            scenarios.apply_override(table, text)
+    except ValueError as exc:
+        print(f"python -m bench: {exc}", file=err)
+        return 2
+    scenarios.finish(table)
+    wanted_scenarios = _split(args.scenarios) or (["T1", "T2"] if args.quick else list(table))
+    wanted_servers = _split(args.servers) or (servers.QUICK_SERVERS if args.quick else servers.DEFAULT_SERVERS)
+    unknown = [s for s in wanted_scenarios if s not in table] + [s for s in wanted_servers if s not in servers.SPECS]
+    if unknown:
+        print(f"python -m bench: unknown scenario or server: {', '.join(unknown)} "
+              f"(scenarios: {', '.join(table)}; servers: {', '.join(servers.SPECS)})", file=err)  # fmt: skip
+        return 2
+
+    if args.list:
+        for s in table.values():
+            print(f"{s.id}: {s.title}: {s.file_name}, clients {':'.join(map(str, s.clients))}, "
+                  f"{s.duration:g} s + {s.warmup:g} s warm-up, timeout {s.timeout:g} s")  # fmt: skip
+        for name, spec in servers.SPECS.items():
+            why = spec.unavailable()
+            print(f"{name:<14} {spec.description}" + (f"  [skipped: {why}]" if why else ""))
+        return 0
+
+    wrk = loadgen.find_wrk()
+    if wrk is None:
+        print("python -m bench: wrk not found; install it (apt-get install wrk)", file=err)
+        return 2
+
+    chosen, skipped = [], {}
+    for name in wanted_servers:
+        why = servers.SPECS[name].unavailable()
+        if why:
+            skipped[name] = why
+            print(f"skip {name}: {why}", file=err)
+        else:
+            chosen.append(servers.SPECS[name])
+    if not chosen:
+        print("python -m bench: no server available to benchmark", file=err)
+        return 2
+
+    cases = [case for sid in wanted_scenarios for case in table[sid].cases()]
+    info = machine.describe(wrk)
+    rss_limit = args.rss_limit or info["mem_total_mib"] / 2 or 8192
+    pinned = not args.no_pin and info["cpus_usable"] >= 2
+    per_run = {c.id: c.scenario.duration + (c.scenario.warmup if c.scenario.warmup >= 1 else 0) + 1.5 for c in cases}
+    estimate = sum(per_run.values()) * args.reps * len(chosen)
+    print(f"machine: {machine.one_line(info)}", file=err)
+    for c in cases:
+        s = c.scenario
+        print(f"{c.id}: {s.file_name}, {c.clients:,} clients, {s.duration:g} s after {s.warmup:g} s warm-up, "
+              f"wrk timeout {s.timeout:g} s", file=err)  # fmt: skip
+    print(f"servers: {', '.join(s.name for s in chosen)}; {args.reps} repetitions; "
+          f"about {estimate / 60:.0f} min", file=err)  # fmt: skip
+
+    sizes = {s.file_name: s.size for s in (c.scenario for c in cases)}
+    sizes[runner.PROBE_FILE] = 16
+    files_dir = files.make_file_dir(sizes)
+    plan = runner.Plan(cases, chosen, args.reps, files_dir, wrk, args.wrk_threads, pinned, rss_limit, err)
+    try:
+        runs = runner.run_all(plan)
+    except KeyboardInterrupt:
+        print("interrupted: writing the runs so far", file=err)
+        runs = plan.runs
+    finally:
+        files.remove_file_dir(files_dir)
+
+    plan_info = {"reps": args.reps, "wrk_threads": args.wrk_threads, "pinned": pinned, "rss_limit_mib": rss_limit,
+                 "quick": args.quick, "full": args.full}  # fmt: skip
+    doc = report.document(runs, cases, [s.name for s in chosen], skipped, info, argv, plan_info)
+    paths = report.write(doc, args.out)
+    if args.no_chart:
+        pass
+    elif chart.available():
+        paths["latest.png"] = chart.write(doc, os.path.join(args.out, "latest.png"))
+    else:
+        print("chart skipped: matplotlib is not installed (pip install matplotlib)", file=err)
+    print(report.markdown(doc))
+    print("wrote " + ", ".join(sorted(paths.values())), file=err)
+    ok = any("error" not in r for r in runs)
+    return 0 if ok else 1

@@ -1,0 +1,166 @@
+"""Runs the benchmark matrix: every case × every server × every repetition, interleaved.
+
+For one run: start the server fresh, wait until it answers, warm it up with the same load,
+then measure one wrk run while sampling the server, and stop the server.  Servers are
+interleaved within a repetition (A B C, then B C A, …) so a noisy minute on this shared
+machine hurts every server a little instead of one server a lot.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+from . import launch, loadgen, procstat, tcpstat
+from .sampler import Sampler
+from .scenarios import GIB, Case
+from .servers import Launch, RunningServer, ServerError, ServerSpec, free_port
+
+PROBE_FILE = "probe.txt"
+
+
+@dataclass
+class Plan:
+    cases: list[Case]
+    servers: list[ServerSpec]
+    reps: int
+    files_dir: str
+    wrk: str
+    wrk_threads: int = 1
+    pin: bool = True
+    rss_limit_mib: float = 12 * 1024
+    progress: object = sys.stderr
+    runs: list[dict] = field(default_factory=list)
+
+
+def run_all(plan: Plan) -> list[dict]:
+    """Run the whole matrix; return one dict per run (failed runs carry an 'error')."""
+    server_cpus, load_cpus = launch.cpu_plan(plan.pin)
+    total = len(plan.cases) * plan.reps * len(plan.servers)
+    started = time.monotonic()
+    scratch = tempfile.mkdtemp(prefix="bench-run-")
+    try:
+        for case in plan.cases:
+            for rep in range(plan.reps):
+                # Rotate the order each repetition: nobody always runs right after the heaviest.
+                k = rep % len(plan.servers)
+                for spec in plan.servers[k:] + plan.servers[:k]:
+                    run = run_one(plan, case, spec, rep, scratch, server_cpus, load_cpus)
+                    plan.runs.append(run)
+                    _progress(plan, run, len(plan.runs), total, time.monotonic() - started)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return plan.runs
+
+
+def run_one(plan: Plan, case: Case, spec: ServerSpec, rep: int, scratch: str,
+            server_cpus: set[int] | None, load_cpus: set[int] | None) -> dict:  # fmt: skip
+    s = case.scenario
+    run = {"case": case.id, "scenario": s.id, "server": spec.name, "rep": rep + 1, "clients": case.clients,
+           "file": s.file_name, "file_bytes": s.size, "duration_s": s.duration, "warmup_s": s.warmup}  # fmt: skip
+    workdir = tempfile.mkdtemp(prefix=f"{spec.name}-", dir=scratch)
+    port = free_port()
+    server = None
+    try:
+        server = RunningServer(spec, Launch(port, plan.files_dir, workdir, case.clients), server_cpus)
+        server.wait_ready(f"/files/{PROBE_FILE}")
+        url = f"http://127.0.0.1:{port}/files/{s.file_name}"
+        limit = lambda d: d + s.timeout + 30  # noqa: E731 — wrk is killed past this
+
+        if s.warmup >= 1:
+            cmd = loadgen.wrk_command(plan.wrk, url, case.clients, s.warmup, s.timeout, plan.wrk_threads)
+            sampler = Sampler(server.pid, port, plan.rss_limit_mib, load_cpus, count_connections=False)
+            proc = loadgen.start_wrk(cmd, load_cpus)
+            sampler.start()
+            try:
+                loadgen.finish_wrk(proc, limit(s.warmup))
+            finally:
+                sampler.stop()
+            if sampler.killed_reason or not server.alive():
+                raise ServerError(sampler.killed_reason or f"died during warm-up: {server.log_tail()}")
+
+        tree = procstat.process_tree(server.pid)
+        cpu_before = procstat.cpu_seconds(tree)
+        listen_before = tcpstat.listen_counters()
+        cmd = loadgen.wrk_command(plan.wrk, url, case.clients, s.duration, s.timeout, plan.wrk_threads)
+        run["wrk_command"] = " ".join(cmd)
+        sampler = Sampler(server.pid, port, plan.rss_limit_mib, load_cpus)
+        proc = loadgen.start_wrk(cmd, load_cpus)  # before the sampler thread: preexec_fn and threads don't mix
+        sampler.start()
+        try:
+            result = loadgen.finish_wrk(proc, limit(s.duration))
+        finally:
+            sampler.stop()
+        listen_after = tcpstat.listen_counters()
+        tree = procstat.process_tree(server.pid)  # workers may have been replaced
+        cpu_after = procstat.cpu_seconds(tree)
+        hwm = procstat.hwm_mib(tree)
+        run.update(metrics(result, case.clients, cpu_after - cpu_before, sampler, hwm, listen_before, listen_after))
+        if sampler.killed_reason:
+            run["error"] = sampler.killed_reason
+        elif not server.alive():
+            run["error"] = f"server died: {server.log_tail()}"
+    except (ServerError, loadgen.LoadError, OSError) as exc:
+        run["error"] = str(exc)
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return run
+
+
+def metrics(result: loadgen.WrkResult, clients: int, cpu_s: float, sampler: Sampler, hwm_mib: float,
+            listen_before: dict[str, int], listen_after: dict[str, int]) -> dict:  # fmt: skip
+    """Everything one run reports, from wrk's summary and the server-side samples."""
+    gib = result.bytes / GIB
+    dur = result.duration_s or 1e-9
+    # Attempts: every request wrk started that ended one way or another.  Clients that never
+    # got connected are invisible to wrk; est_peak vs clients and listen_drops show those.
+    attempts = result.ok_2xx + result.non_2xx + result.socket_errors
+    lat = result.latency_ms
+    return {
+        "requests": result.requests,
+        "ok_2xx": result.ok_2xx,
+        "non_2xx": result.non_2xx,
+        "errors": result.errors,
+        "bytes": result.bytes,
+        "measured_s": round(result.duration_s, 3),
+        "rps": result.ok_2xx / dur,
+        "gib_s": gib / dur,
+        "lat_mean_ms": lat.get("mean"),
+        "lat_p50_ms": lat.get("p50"),
+        "lat_p90_ms": lat.get("p90"),
+        "lat_p99_ms": lat.get("p99"),
+        "lat_max_ms": lat.get("max"),
+        "success": result.ok_2xx / attempts if attempts else None,
+        "est_peak": sampler.established_peak,
+        "est_peak_ratio": (sampler.established_peak / clients) if sampler.established_peak is not None else None,
+        "listen_overflows": listen_after["ListenOverflows"] - listen_before["ListenOverflows"],
+        "listen_drops": listen_after["ListenDrops"] - listen_before["ListenDrops"],
+        "cpu_s": round(cpu_s, 3),
+        "cpu_s_per_gib": cpu_s / gib if gib > 0 else None,
+        "rss_peak_mib": round(max(hwm_mib, sampler.rss_peak_mib), 1),
+        "rss_sampled_peak_mib": round(sampler.rss_peak_mib, 1),
+    }
+
+
+def _progress(plan: Plan, run: dict, done: int, total: int, elapsed: float) -> None:
+    eta = elapsed / done * (total - done)
+    if "error" in run and "rps" not in run:
+        what = f"FAILED: {run['error']}"
+    else:
+        what = f"{run['rps']:,.0f} req/s, {run['gib_s']:.2f} GiB/s"
+        if run.get("lat_p99_ms") is not None:
+            what += f", p99 {run['lat_p99_ms']:.1f} ms"
+        if run.get("error"):
+            what += f" ({run['error']})"
+    print(f"[{done:>3}/{total}] {run['case']:<8} {run['server']:<14} rep {run['rep']}/{plan.reps}: {what}"
+          f"  [{_clock(elapsed)} elapsed, ~{_clock(eta)} left]", file=plan.progress, flush=True)  # fmt: skip
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m}:{s:02d}"

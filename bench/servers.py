@@ -1,0 +1,328 @@
+"""Server adapters: for each server, how to start it, know it is ready, and stop it.
+
+Every server serves GET /files/{name} from the same directory, binds 127.0.0.1 on a
+port the harness picked, and is started fresh for each run so CPU time and peak memory
+belong to that run alone.  A server that is not installed (or not written yet) is
+skipped with one line saying what to install.
+"""
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import launch
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+PEERS_DIR = BENCH_DIR / "peers"
+LISTENING = re.compile(r"Listening on http://")
+
+
+@dataclass
+class Launch:
+    """What a server needs to start: where to listen, what to serve, where to write."""
+
+    port: int
+    directory: str  # the served files
+    workdir: str  # per-run scratch directory: logs, rendered configs, pid files
+    max_clients: int
+
+
+@dataclass
+class ServerSpec:
+    name: str
+    description: str
+    command: Callable[[Launch], list[str]]
+    # None when the server can run here, else the one-line reason it is skipped.
+    unavailable: Callable[[], str | None]
+    env: dict[str, str] = field(default_factory=dict)
+    ready_line: re.Pattern | None = None  # printed by the server once it accepts
+    keep_alive: bool = True
+    prepare: Callable[[Launch], None] | None = None  # e.g. render nginx.conf
+    version: Callable[[], str] | None = None
+
+
+# --- the adapters -----------------------------------------------------------------
+
+
+def _core_missing() -> str | None:
+    if (REPO_ROOT / "core" / "__main__.py").exists():
+        return None
+    return "core/__main__.py does not exist yet"
+
+
+def _core_command(launch_: Launch) -> list[str]:
+    return [sys.executable, "-m", "core", "--host", "127.0.0.1", "--port", str(launch_.port),
+            "--directory", launch_.directory, "--workers", "1"]  # fmt: skip
+
+
+def _stage_module(prefix: str) -> str | None:
+    """'s08' -> 'stages.s08_gzip', whatever the stage's suffix turns out to be."""
+    found = sorted((REPO_ROOT / "stages").glob(f"{prefix}_*.py"))
+    return f"stages.{found[0].stem}" if found else None
+
+
+_stage_host_flag: dict[str, bool] = {}
+
+
+def _stage_accepts_host(module: str) -> bool:
+    """Whether the stage's CLI has --host (then it is told 127.0.0.1 explicitly)."""
+    if module not in _stage_host_flag:
+        try:
+            out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True,
+                                 timeout=10, cwd=REPO_ROOT).stdout  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):
+            out = ""
+        _stage_host_flag[module] = "--host" in out
+    return _stage_host_flag[module]
+
+
+def _stage_spec(prefix: str, description: str, keep_alive: bool) -> ServerSpec:
+    def command(launch_: Launch) -> list[str]:
+        module = _stage_module(prefix)
+        cmd = [sys.executable, "-m", module, "--port", str(launch_.port), "--directory", launch_.directory]
+        if _stage_accepts_host(module):
+            cmd[3:3] = ["--host", "127.0.0.1"]
+        return cmd
+
+    def unavailable() -> str | None:
+        return None if _stage_module(prefix) else f"stages/{prefix}_*.py does not exist yet"
+
+    return ServerSpec(prefix, description, command, unavailable, ready_line=LISTENING, keep_alive=keep_alive)
+
+
+def _node_spec(mode: str, description: str) -> ServerSpec:
+    def command(launch_: Launch) -> list[str]:
+        return ["node", str(PEERS_DIR / "node_http.js"), "--mode", mode, "--host", "127.0.0.1",
+                "--port", str(launch_.port), "--directory", launch_.directory]  # fmt: skip
+
+    def unavailable() -> str | None:
+        return None if shutil.which("node") else "node not found (apt-get install nodejs)"
+
+    return ServerSpec(f"node-{mode}", description, command, unavailable, ready_line=LISTENING,
+                      version=lambda: _run_version(["node", "--version"]))  # fmt: skip
+
+
+def _nginx_binary() -> str | None:
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+
+
+def _nginx_configure_flags() -> str:
+    try:
+        return subprocess.run([_nginx_binary(), "-V"], capture_output=True, text=True, timeout=10).stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def render_nginx_conf(launch_: Launch, configure_flags: str = "") -> str:
+    """nginx.conf for one run, from bench/peers/nginx.conf.template."""
+    # Temp paths must point into the scratch dir (the defaults under /var/lib/nginx need root
+    # and are shared with the system's nginx); a module built without cannot take its directive.
+    temp_paths = "\n".join(
+        f"    {module}_temp_path {launch_.workdir}/{module}_temp;"
+        for module in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        if f"--without-http_{module}_module" not in configure_flags
+    )
+    values = {
+        "@NOFILE@": str(launch.nofile_limit()),
+        "@CONNECTIONS@": str(max(1024, launch_.max_clients * 2 + 256)),
+        "@WORKDIR@": launch_.workdir,
+        "@PORT@": str(launch_.port),
+        "@DIRECTORY@": launch_.directory,
+        "@TEMP_PATHS@": temp_paths,
+    }
+    text = (PEERS_DIR / "nginx.conf.template").read_text()
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+    return text
+
+
+def _nginx_prepare(launch_: Launch) -> None:
+    Path(launch_.workdir, "nginx.conf").write_text(render_nginx_conf(launch_, _nginx_configure_flags()))
+
+
+def _nginx_command(launch_: Launch) -> list[str]:
+    # -p/-e keep even the first error-log write out of /var/log/nginx.
+    return [_nginx_binary(), "-p", launch_.workdir, "-c", f"{launch_.workdir}/nginx.conf",
+            "-e", f"{launch_.workdir}/error.log"]  # fmt: skip
+
+
+def _uvicorn_unavailable() -> str | None:
+    missing = [m for m in ("uvicorn", "httptools") if importlib.util.find_spec(m) is None]
+    return f"{' and '.join(missing)} not installed (pip install uvicorn httptools uvloop)" if missing else None
+
+
+def _uvicorn_command(launch_: Launch) -> list[str]:
+    return [sys.executable, "-m", "uvicorn", "bench.peers.uvicorn_app:app", "--host", "127.0.0.1",
+            "--port", str(launch_.port), "--http", "httptools", "--loop", "auto", "--backlog", "4096",
+            "--no-access-log", "--log-level", "warning"]  # fmt: skip
+
+
+def _run_version(cmd: list[str]) -> str:
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    lines = (p.stdout + p.stderr).strip().splitlines()
+    return lines[0].strip() if lines else "?"
+
+
+def _python_version(module: str) -> Callable[[], str]:
+    def version() -> str:
+        try:
+            from importlib.metadata import version as dist_version
+
+            return f"{module} {dist_version(module)}"
+        except Exception:
+            return module
+
+    return version
+
+
+SPECS: dict[str, ServerSpec] = {
+    spec.name: spec
+    for spec in (
+        ServerSpec("core", "core, compiled, 1 worker", _core_command, _core_missing,
+                   ready_line=LISTENING),  # fmt: skip
+        ServerSpec("core-py", "core, pure Python (CORE_PURE_PYTHON=1), 1 worker", _core_command,
+                   _core_missing, env={"CORE_PURE_PYTHON": "1"}, ready_line=LISTENING),  # fmt: skip
+        _stage_spec("s05", "stage 05, threaded, closes after each response", keep_alive=False),
+        _stage_spec("s08", "stage 08 (gzip), threaded, closes after each response", keep_alive=False),
+        _stage_spec("s09", "stage 09 (keep-alive), threaded", keep_alive=True),
+        _node_spec("readfile", "Node.js http, fs.readFile per request"),
+        _node_spec("cached", "Node.js http, file cached in a Buffer"),
+        ServerSpec("nginx", "nginx, 1 worker, sendfile on, access_log off", _nginx_command,
+                   lambda: None if _nginx_binary() else "nginx not found (apt-get install nginx-light)",
+                   prepare=_nginx_prepare, version=lambda: _run_version([_nginx_binary(), "-v"])),  # fmt: skip
+        ServerSpec("uvicorn", "uvicorn + httptools, cached bytes", _uvicorn_command, _uvicorn_unavailable,
+                   env={"BENCH_FILES_DIR": ""}, version=_python_version("uvicorn")),  # fmt: skip
+    )
+}
+
+# `python -m bench` without --servers: every server above except the earliest stage.
+DEFAULT_SERVERS = ["core", "core-py", "s08", "s09", "node-readfile", "node-cached", "nginx", "uvicorn"]
+QUICK_SERVERS = ["core", "node-cached", "nginx"]
+# The peers every scenario is compared against (ratio columns).
+BASELINES = ["node-cached", "nginx"]
+
+
+# --- running one server -----------------------------------------------------------
+
+
+class ServerError(RuntimeError):
+    """The server did not start, or died."""
+
+
+def free_port() -> int:
+    """A port that is free on 127.0.0.1 right now (the server binds it a moment later)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RunningServer:
+    """One started server: its PID, its port, and how to stop it."""
+
+    def __init__(self, spec: ServerSpec, launch_: Launch, cpus: set[int] | None):
+        self.spec = spec
+        self.launch = launch_
+        self.log_path = os.path.join(launch_.workdir, "server.log")
+        if spec.prepare:
+            spec.prepare(launch_)
+        env = dict(os.environ, **spec.env)
+        if "BENCH_FILES_DIR" in spec.env:
+            env["BENCH_FILES_DIR"] = launch_.directory
+        # The server logs to a file, never to a pipe: a pipe nobody drains would block a
+        # server that logs every request.  Its own session, so stop() reaches its children.
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                spec.command(launch_),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO_ROOT,
+                env=env,
+                start_new_session=True,
+                preexec_fn=launch.preexec(cpus),
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log_tail(self, lines: int = 5) -> str:
+        """The last lines of the server's output and of its own error log (nginx's error.log)."""
+        tail = []
+        for path in (self.log_path, os.path.join(self.launch.workdir, "error.log")):
+            try:
+                with open(path, errors="replace") as f:
+                    tail += f.read().strip().splitlines()[-lines:]
+            except OSError:
+                pass
+        return " | ".join(tail) or "no output"
+
+    def wait_ready(self, probe_path: str, timeout: float = 20.0) -> None:
+        """Wait for the Listening line (if the server prints one), then for a 200 on ``probe_path``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError(f"{self.spec.name} exited with {self.proc.returncode}: {self.log_tail()}")
+            if self.spec.ready_line is None or self._printed_ready_line():
+                if self._probe(probe_path):
+                    return
+            time.sleep(0.05)
+        raise ServerError(f"{self.spec.name} not ready within {timeout:.0f} s: {self.log_tail()}")
+
+    def _printed_ready_line(self) -> bool:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return bool(self.spec.ready_line.search(f.read(65536)))
+        except OSError:
+            return False
+
+    def _probe(self, path: str) -> bool:
+        conn = http.client.HTTPConnection("127.0.0.1", self.launch.port, timeout=5)
+        try:
+            conn.request("GET", path, headers={"Connection": "close"})
+            resp = conn.getresponse()
+            resp.read()
+            return resp.status == 200
+        except OSError:
+            return False
+        finally:
+            conn.close()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM the server's process group (ours: start_new_session), SIGKILL after ``grace``."""
+        if self.proc.poll() is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+        # Children (nginx's worker, core's workers) may outlive the leader: kill what is left.
+        self._signal_group(signal.SIGKILL)
+        try:
+            self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def _signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
