@@ -1,0 +1,43 @@
+"""``python -m core``: command-line options, in the style of uvicorn and gunicorn."""
+import argparse
+import os
+import sys
+
+from .limits import DEFAULT_LIMITS, Limits
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m core",
+        description="The production HTTP/1.1 server: every route of the course, fast.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=4221, help="port (default 4221; 0 picks a free one)")
+    parser.add_argument("--directory", default=".", help="directory served under /files/ (default: .)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="worker processes sharing the port (default: number of CPUs)")
+    parser.add_argument("--graceful-timeout", type=float, default=30.0,
+                        help="seconds a stopping worker lets in-flight responses finish (default 30)")
+    parser.add_argument("--max-body", type=int, default=DEFAULT_LIMITS.max_body_bytes,
+                        help=f"largest request body in bytes (default {DEFAULT_LIMITS.max_body_bytes})")
+    parser.add_argument("--max-header-bytes", type=int, default=DEFAULT_LIMITS.max_header_bytes,
+                        help=f"largest header section (default {DEFAULT_LIMITS.max_header_bytes})")
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be 0..65535, not {args.port}")
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, not {args.workers}")
+    if not os.path.isdir(args.directory):
+        parser.error(f"--directory {args.directory!r} is not a directory")
+    args.limits = Limits(max_body_bytes=args.max_body, max_header_bytes=args.max_header_bytes)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from .server import serve_forever
+    try:
+        return serve_forever(args)
+    except OSError as error:
+        print(f"python -m core: cannot listen on {args.host}:{args.port}: {error.strerror or error}",
+              file=sys.stderr)
+        return 1
