@@ -120,7 +120,7 @@ def markdown(doc: dict) -> str:
         f"- Command: `{doc['command']}` ({doc['generated']}, git {m.get('git') or '?'})",
         f"- Machine: {m['cpu_model']}, {m['cpus']} cores, {m['mem_total_mib'] / 1024:.0f} GiB, "
         f"Linux {m['kernel']}, Python {v['python']}; {peers}",
-        f"- Method: {plan['reps']} interleaved repetitions, medians; wrk -t{plan['wrk_threads']}; {pin}; "
+        f"- Method: {plan['reps']} interleaved repetition{'s' if plan['reps'] != 1 else ''}, medians; wrk -t{plan['wrk_threads']}; {pin}; "
         "each run starts the server fresh, warms it up, then measures. Ratios are medians of "
         "per-repetition ratios of the first metric column (server ÷ peer).",
         "- success = 2xx ÷ (2xx + non-2xx + socket errors seen by wrk); est. peak = most server-side "
@@ -145,6 +145,9 @@ def markdown(doc: dict) -> str:
             if entry["ok_runs"] < entry["runs"]:
                 notes.append(f"{entry['runs'] - entry['ok_runs']}/{entry['runs']} runs failed: "
                              + "; ".join(e[:80] for e in entry["errors"]))  # fmt: skip
+            success = entry["median"].get("success")
+            if "success" not in metrics and success is not None and success < 0.999:
+                notes.append(f"success {success * 100:.1f}%")
             if not SPECS[name].keep_alive:
                 notes.append("closes after each response")
             cells.append("; ".join(notes).replace("|", "/"))

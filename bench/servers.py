@@ -197,7 +197,8 @@ SPECS: dict[str, ServerSpec] = {
                    ready_line=LISTENING),  # fmt: skip
         ServerSpec("core-py", "core, pure Python (CORE_PURE_PYTHON=1), 1 worker", _core_command,
                    _core_missing, env={"CORE_PURE_PYTHON": "1"}, ready_line=LISTENING),  # fmt: skip
-        _stage_spec("s05", "stage 05, threaded, closes after each response", keep_alive=False),
+        # s05 (threads) has no /files/ route yet; s06 is the earliest stage that can be measured.
+        _stage_spec("s06", "stage 06 (files), threaded, closes after each response", keep_alive=False),
         _stage_spec("s08", "stage 08 (gzip), threaded, closes after each response", keep_alive=False),
         _stage_spec("s09", "stage 09 (keep-alive), threaded", keep_alive=True),
         _node_spec("readfile", "Node.js http, fs.readFile per request"),

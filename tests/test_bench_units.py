@@ -1,0 +1,156 @@
+"""The harness's own logic, without load: parsing, overrides, ratios, nginx config, CLI paths."""
+import shutil
+import subprocess
+import sys
+import types
+
+import pytest
+
+from bench import cli, loadgen, report, scenarios, servers, tcpstat
+
+WRK_STDOUT = """Running 1s test @ http://127.0.0.1:1/files/10k.bin
+  1 threads and 4 connections
+WRK_JSON {"requests":120,"bytes":1250000,"duration_us":1000000,"errors":{"connect":0,"read":1,"write":0,"status":20,"timeout":2},"latency_us":{"min":100,"mean":250.5,"stdev":10.0,"p50":200,"p90":400,"p99":900,"max":1200}}
+"""
+
+
+@pytest.mark.parametrize(
+    "text, size", [("10k", 10240), ("10KB", 10240), ("1M", 1 << 20), ("50MiB", 50 << 20), ("4096", 4096)]
+)
+def test_parse_size_uses_binary_units(text, size):
+    assert scenarios.parse_size(text) == size
+
+
+@pytest.mark.parametrize("size, name", [(10240, "10k.bin"), (1 << 20, "1m.bin"), (50 << 20, "50m.bin"), (1000, "1000b.bin")])
+def test_file_name_for_size(size, name):
+    assert scenarios.file_name_for(size) == name
+
+
+def test_full_adds_t3_with_500_clients_and_t4_with_50_mb():
+    table = scenarios.default_scenarios(full=True)
+    assert [c.id for c in table["T3"].cases()] == ["T3", "T3-c500"]
+    assert table["T4"].size == 50 << 20 and table["T4"].clients == [4000]
+    assert scenarios.default_scenarios()["T4"].size == 1 << 20
+
+
+def test_set_overrides_size_clients_and_timings():
+    table = scenarios.default_scenarios()
+    for text in ("T1.clients=8:16", "T4.size=2M", "T2.duration=3", "T3.timeout=90"):
+        scenarios.apply_override(table, text)
+    assert table["T1"].clients == [8, 16] and table["T4"].file_name == "2m.bin"
+    assert table["T2"].duration == 3.0 and table["T3"].timeout == 90.0
+
+
+@pytest.mark.parametrize("text", ["T9.size=1k", "T1.colour=red", "T1clients=3", "T1.clients=0"])
+def test_set_rejects_what_it_does_not_know(text):
+    with pytest.raises(ValueError):
+        scenarios.apply_override(scenarios.default_scenarios(), text)
+
+
+def test_wrk_summary_is_read_from_the_json_line():
+    result = loadgen.parse_output(WRK_STDOUT)
+    assert result.requests == 120 and result.ok_2xx == 100 and result.non_2xx == 20
+    assert result.socket_errors == 3
+    assert result.latency_ms["p99"] == 0.9 and result.duration_s == 1.0
+
+
+def test_wrk_without_summary_is_an_error():
+    with pytest.raises(loadgen.LoadError):
+        loadgen.parse_output("unable to connect to 127.0.0.1:1 Connection refused\n")
+
+
+def test_lua_script_prints_one_parsable_line_with_wrk():
+    """The Lua done() hook against a real server: wrk's own output parses."""
+    wrk = shutil.which("wrk")
+    assert wrk, "wrk is required: apt-get install wrk"
+    srv = subprocess.Popen([sys.executable, "-m", "http.server", "0", "-b", "127.0.0.1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        port = int(srv.stdout.readline().split(" port ")[1].split()[0])
+        out = subprocess.run(loadgen.wrk_command(wrk, f"http://127.0.0.1:{port}/", 2, 1, 2),
+                             capture_output=True, text=True, timeout=20).stdout  # fmt: skip
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+    result = loadgen.parse_output(out)
+    assert result.requests > 0 and result.bytes > 0 and result.latency_ms["max"] > 0
+
+
+def test_listen_counters_are_read_from_tcpext(tmp_path):
+    netstat = tmp_path / "netstat"
+    netstat.write_text(
+        "TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 0 7 9\n"
+        "IpExt: InNoRoutes\nIpExt: 0\n"
+    )
+    assert tcpstat.listen_counters(str(netstat)) == {"ListenOverflows": 7, "ListenDrops": 9}
+    assert set(tcpstat.listen_counters()) == {"ListenOverflows", "ListenDrops"}
+
+
+def _run(server, rep, rps):
+    return {"case": "T1", "server": server, "rep": rep, "rps": rps, "gib_s": rps / 1000, "cpu_s_per_gib": 1.0}
+
+
+def test_ratios_are_medians_of_per_repetition_ratios():
+    table = scenarios.default_scenarios()
+    scenarios.finish(table)
+    runs = [_run("core", 1, 100), _run("nginx", 1, 200),   # 0.5
+            _run("core", 2, 300), _run("nginx", 2, 100),   # 3.0
+            _run("core", 3, 90), _run("nginx", 3, 100)]    # 0.9  fmt: skip
+    summary = report.summarise(runs, table["T1"].cases(), ["core", "nginx"])
+    core = summary["T1"]["servers"]["core"]
+    assert core["median"]["rps"] == 100
+    assert core["ratios"]["nginx"]["rps"] == pytest.approx(0.9)  # not 100/100 = 1.0
+    assert core["ratios"]["node-cached"]["rps"] is None  # not measured
+
+
+def test_failed_runs_are_left_out_of_medians_and_noted():
+    table = scenarios.default_scenarios()
+    scenarios.finish(table)
+    runs = [_run("nginx", 1, 200), {"case": "T1", "server": "nginx", "rep": 2, "error": "nginx exited with 1"}]
+    summary = report.summarise(runs, table["T1"].cases(), ["nginx"])
+    entry = summary["T1"]["servers"]["nginx"]
+    assert entry["median"]["rps"] == 200 and entry["ok_runs"] == 1 and entry["errors"] == ["nginx exited with 1"]
+
+
+def test_nginx_config_is_complete_and_valid(tmp_path):
+    launch = servers.Launch(port=18080, directory=str(tmp_path / "files"), workdir=str(tmp_path), max_clients=4000)
+    text = servers.render_nginx_conf(launch)
+    assert "@" not in text  # every placeholder filled
+    for needle in ("daemon off;", "worker_processes 1;", "listen 127.0.0.1:18080", "sendfile on;",
+                   "access_log off;", "keepalive_requests 100000;", f"alias {tmp_path}/files/;",
+                   f"pid {tmp_path}/nginx.pid;", "worker_connections 8256;"):  # fmt: skip
+        assert needle in text
+    nginx = servers._nginx_binary()
+    if nginx:
+        (tmp_path / "files").mkdir()
+        (tmp_path / "nginx.conf").write_text(servers.render_nginx_conf(launch, servers._nginx_configure_flags()))
+        check = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
+                                "-e", str(tmp_path / "error.log")], capture_output=True, text=True)  # fmt: skip
+        assert check.returncode == 0, check.stderr
+
+
+def test_missing_wrk_stops_the_run(monkeypatch, capsys):
+    monkeypatch.setattr(loadgen, "find_wrk", lambda: None)
+    assert cli.main(["--scenarios", "T1"]) == 2
+    assert "apt-get install wrk" in capsys.readouterr().err
+
+
+def test_unknown_server_is_refused(capsys):
+    assert cli.main(["--servers", "apache"]) == 2
+    assert "unknown scenario or server: apache" in capsys.readouterr().err
+
+
+def test_missing_subcommand_module_says_so(monkeypatch, capsys):
+    monkeypatch.setitem(cli.SUBCOMMANDS, "soak", "no_such_module_here")
+    assert cli.main(["soak", "--x"]) == 2
+    assert "bench/no_such_module_here.py does not exist yet" in capsys.readouterr().err
+
+
+def test_subcommand_delegates_its_arguments(monkeypatch):
+    seen = []
+    fake = types.ModuleType("bench.fake_sub")
+    fake.main = lambda argv: seen.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "bench.fake_sub", fake)
+    monkeypatch.setitem(cli.SUBCOMMANDS, "parser", "fake_sub")
+    assert cli.main(["parser", "--n", "5"]) == 0
+    assert seen == [["--n", "5"]]
