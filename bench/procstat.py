@@ -39,12 +39,17 @@ def process_tree(root: int) -> list[int]:
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of these processes, in seconds."""
+    """CPU seconds of these processes and of their children that have already been reaped.
+
+    utime + stime (stat fields 14, 15) plus cutime + cstime (16, 17): when a worker dies and
+    its parent reaps it, its time moves into the parent's cutime, so the sum over a tree
+    does not drop when a worker is restarted mid-run.
+    """
     ticks = 0
     for pid in pids:
         fields = _stat_fields(pid)
         if fields is not None:
-            ticks += int(fields[11]) + int(fields[12])  # stat fields 14 and 15
+            ticks += sum(int(f) for f in fields[11:15])
     return ticks / CLOCK_TICKS
 
 

@@ -103,8 +103,11 @@ def run_one(plan: Plan, case: Case, spec: ServerSpec, rep: int, scratch: str,
             run["error"] = sampler.killed_reason
         elif not server.alive():
             run["error"] = f"server died: {server.log_tail()}"
-    except (ServerError, loadgen.LoadError, OSError) as exc:
+    except ServerError as exc:
         run["error"] = str(exc)
+    except (loadgen.LoadError, OSError) as exc:
+        # wrk failing is usually the server's doing (crashed worker, closed port): say what it said.
+        run["error"] = f"{exc}; server output: {server.log_tail() if server else 'none'}"
     finally:
         if server is not None:
             server.stop()
