@@ -112,12 +112,17 @@ def parse_settings(argv, description):
 
 def open_listener(host, port):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    # A restart need not wait for the old connections in TIME_WAIT to expire;
+    # a port that another process listens on still fails.
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        # create_server sets SO_REUSEADDR, so a restart does not wait for old
-        # connections in TIME_WAIT; a port another process listens on still fails.
-        return socket.create_server((host, port), family=family, backlog=128)
+        listener.bind((host, port))
+        listener.listen(128)
     except OSError as error:
+        listener.close()
         fail(f"cannot listen on {host}:{port}: {error.strerror or error}", exit_code=1)
+    return listener
 
 
 def format_address(listener):

@@ -2,6 +2,7 @@
 import random
 import socket
 import string
+import time
 from dataclasses import dataclass
 
 TIMEOUT_SECONDS = 5.0
@@ -99,3 +100,11 @@ def fetch(server, data, delivery="whole"):
 
 def get(server, target, headers=(), delivery="whole"):
     return fetch(server, build_request("GET", target, headers), delivery)
+
+
+def wait_until(condition, timeout=5.0):
+    """Poll `condition` until it is true or `timeout` passes; return its last value."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return result

@@ -26,6 +26,10 @@ SERVERS = [
     stage("s03_paths"),
     stage("s04_headers"),
     stage("s05_concurrency"),
+    stage("s06_files"),
+    stage("s07_post"),
+    stage("s08_gzip"),
+    stage("s09_keepalive"),
     # The production server must pass every stage's tests; this one line runs them against it:
     # ("core", [sys.executable, "-m", "core", "--port", PORT, "--directory", DIRECTORY, "--workers", "1"]),
 ]

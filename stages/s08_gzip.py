@@ -1,0 +1,65 @@
+"""Stage 8: HTTP compression.
+
+CodeCrafters: "Compression headers", "Multiple compression schemes",
+     "Gzip compression".
+New: reading Accept-Encoding as a list of codings with weights, and sending
+     bodies gzip-compressed when the client accepts that.
+Reused from: s07_post (everything else), s03_paths (`Server.respond_to`,
+     the one place every routed response passes through).
+"""
+import gzip
+import re
+
+from stages import s07_post
+
+# RFC 9110 section 12.4.2: a weight is 0 to 1 with at most three decimals.
+QVALUE = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")
+
+
+def coding_weights(accept_encoding):
+    """'gzip;q=0.5, br' -> {'gzip': 0.5, 'br': 1.0} (RFC 9110 section 12.5.3)."""
+    weights = {}
+    for element in accept_encoding.split(","):
+        coding, *parameters = (part.strip() for part in element.split(";"))
+        if not coding:
+            continue  # empty list elements are allowed and mean nothing (RFC 9110 section 5.6.1)
+        weight = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                # An unreadable weight counts as 0: better uncompressed than unreadable.
+                weight = float(value) if QVALUE.fullmatch(value := value.strip()) else 0.0
+        weights[coding.lower()] = weight  # coding names are case-insensitive
+    return weights
+
+
+def accepts_gzip(accept_encoding):
+    # Without the header RFC 9110 would allow any coding, but a client that
+    # says nothing may not be able to decompress: send it plain.
+    if accept_encoding is None:
+        return False
+    weights = coding_weights(accept_encoding)
+    # "x-gzip" is an old name for gzip (RFC 9110 section 8.4.1.3); "*" covers
+    # every coding not named.  A weight of 0 means "not acceptable".
+    weight = weights.get("gzip", weights.get("x-gzip", weights.get("*", 0.0)))
+    return weight > 0
+
+
+class Server(s07_post.Server):
+    """Stage 8: gzip response bodies for clients that accept gzip."""
+
+    def respond_to(self, request):
+        response = super().respond_to(request)
+        if response.body:
+            # Caches must know the body depends on Accept-Encoding (RFC 9110 section 12.5.5).
+            response.headers.append(("Vary", "Accept-Encoding"))
+            if accepts_gzip(request.headers.get("accept-encoding")):
+                response.headers.append(("Content-Encoding", "gzip"))
+                # mtime=0: the same body always compresses to the same bytes.
+                # Content-Length is counted later, on these compressed bytes (s04).
+                response.body = gzip.compress(response.body, mtime=0)
+        return response
+
+
+if __name__ == "__main__":
+    Server.main()
