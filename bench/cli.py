@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenarios", help="comma-separated scenario ids (default: T1,T2,T3,T4)")
     p.add_argument("--servers", help=f"comma-separated server names (known: {', '.join(servers.SPECS)})")
     p.add_argument("--duration", type=float, help="seconds of measured load per run (default 8; --quick 3)")
-    p.add_argument("--warmup", type=float, help="seconds of warm-up load before each run (default 2; --quick 1; 0 = none)")
+    p.add_argument("--warmup", type=float, help="seconds of warm-up load before each run (default 2; 0 = none)")
     p.add_argument("--reps", type=int, default=3, help="interleaved repetitions (default 3)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SCEN.KEY=VALUE",
                    help="change one scenario parameter: size, clients (n or n:m:...), duration, warmup, timeout; "
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     err = sys.stderr
 
     duration = args.duration if args.duration is not None else (3.0 if args.quick else 8.0)
-    warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
+    warmup = args.warmup if args.warmup is not None else 2.0
     table = scenarios.default_scenarios(duration, warmup, full=args.full)
     try:
         for text in args.overrides:

@@ -81,6 +81,7 @@ def run_one(plan: Plan, case: Case, spec: ServerSpec, rep: int, scratch: str,
                 sampler.stop()
             if sampler.killed_reason or not server.alive():
                 raise ServerError(sampler.killed_reason or f"died during warm-up: {server.log_tail()}")
+            run["settle_s"] = round(settle(server.pid), 2)
 
         tree = procstat.process_tree(server.pid)
         cpu_before = procstat.cpu_seconds(tree)
@@ -113,6 +114,24 @@ def run_one(plan: Plan, case: Case, spec: ServerSpec, rep: int, scratch: str,
             server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     return run
+
+
+def settle(pid: int, limit: float = 10.0, step: float = 0.2, idle_cpu: float = 0.1) -> float:
+    """Wait (at most ``limit`` s) until the server has stopped working on the warm-up's requests.
+
+    wrk abandons its in-flight requests when the warm-up ends; a server that reads whole
+    50 MB files per request can be busy with them for seconds, which would be charged to
+    the measured run.  Idle means under ``idle_cpu`` of a core for one ``step``.
+    """
+    started = time.monotonic()
+    before = procstat.cpu_seconds(procstat.process_tree(pid))
+    while time.monotonic() - started < limit:
+        time.sleep(step)
+        now = procstat.cpu_seconds(procstat.process_tree(pid))
+        if now - before < idle_cpu * step:
+            break
+        before = now
+    return time.monotonic() - started
 
 
 def metrics(result: loadgen.WrkResult, clients: int, cpu_s: float, sampler: Sampler, hwm_mib: float,
