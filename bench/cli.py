@@ -13,7 +13,7 @@ import importlib
 import os
 import sys
 
-from . import chart, files, loadgen, machine, report, runner, scenarios, servers
+from . import chart, files, launch, loadgen, machine, report, runner, scenarios, servers
 
 SUBCOMMANDS = {"parser": "parser_bench", "soak": "soak"}
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -120,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     per_run = {c.id: c.scenario.duration + (c.scenario.warmup if c.scenario.warmup >= 1 else 0) + 1.5 for c in cases}
     estimate = sum(per_run.values()) * args.reps * len(chosen)
     print(f"machine: {machine.one_line(info)}", file=err)
+    nofile = launch.nofile_limit()
+    if max(c.clients for c in cases) + 256 > nofile:
+        print(f"warning: only {nofile} file descriptors per process; {max(c.clients for c in cases):,} clients "
+              "need more (raise the hard limit: ulimit -Hn, or run as root)", file=err)  # fmt: skip
     for c in cases:
         s = c.scenario
         print(f"{c.id}: {s.file_name}, {c.clients:,} clients, {s.duration:g} s after {s.warmup:g} s warm-up, "

@@ -7,18 +7,38 @@ limit (capped) in the child before it runs.
 """
 from __future__ import annotations
 
+import functools
 import os
 import resource
 
 NOFILE_WANTED = 65536
 
 
+@functools.cache
 def nofile_limit() -> int:
-    """The descriptor limit children will get: the hard limit, capped at NOFILE_WANTED."""
+    """The descriptor limit children will get: the hard limit, capped at NOFILE_WANTED.
+
+    As root we first try to raise our own hard limit (children inherit it); inside a
+    container without CAP_SYS_RESOURCE that fails and the hard limit stays as it is.
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if os.geteuid() == 0 and hard != resource.RLIM_INFINITY and hard < NOFILE_WANTED:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, min(NOFILE_WANTED, _nr_open())))
+        except (ValueError, OSError):
+            pass
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY:
         return NOFILE_WANTED
     return max(soft, min(hard, NOFILE_WANTED))
+
+
+def _nr_open() -> int:
+    try:
+        with open("/proc/sys/fs/nr_open") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 1 << 20
 
 
 def cpu_plan(pin: bool) -> tuple[set[int] | None, set[int] | None]:

@@ -68,7 +68,6 @@ def run_one(plan: Plan, case: Case, spec: ServerSpec, rep: int, scratch: str,
         server = RunningServer(spec, Launch(port, plan.files_dir, workdir, case.clients), server_cpus)
         server.wait_ready(f"/files/{PROBE_FILE}")
         url = f"http://127.0.0.1:{port}/files/{s.file_name}"
-        limit = lambda d: d + s.timeout + 30  # noqa: E731 — wrk is killed past this
 
         if s.warmup >= 1:
             cmd = loadgen.wrk_command(plan.wrk, url, case.clients, s.warmup, s.timeout, plan.wrk_threads)
@@ -76,7 +75,7 @@ def run_one(plan: Plan, case: Case, spec: ServerSpec, rep: int, scratch: str,
             proc = loadgen.start_wrk(cmd, load_cpus)
             sampler.start()
             try:
-                loadgen.finish_wrk(proc, limit(s.warmup))
+                loadgen.finish_wrk(proc, _wrk_limit(s.warmup, s.timeout))
             finally:
                 sampler.stop()
             if sampler.killed_reason or not server.alive():
@@ -92,7 +91,7 @@ def run_one(plan: Plan, case: Case, spec: ServerSpec, rep: int, scratch: str,
         proc = loadgen.start_wrk(cmd, load_cpus)  # before the sampler thread: preexec_fn and threads don't mix
         sampler.start()
         try:
-            result = loadgen.finish_wrk(proc, limit(s.duration))
+            result = loadgen.finish_wrk(proc, _wrk_limit(s.duration, s.timeout))
         finally:
             sampler.stop()
         listen_after = tcpstat.listen_counters()
@@ -114,6 +113,11 @@ def run_one(plan: Plan, case: Case, spec: ServerSpec, rep: int, scratch: str,
             server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     return run
+
+
+def _wrk_limit(duration: float, timeout: float) -> float:
+    """How long wrk may take before it is killed: its run, one slow response, and slack."""
+    return duration + timeout + 30
 
 
 def settle(pid: int, limit: float = 10.0, step: float = 0.2, idle_cpu: float = 0.1) -> float:

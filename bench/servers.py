@@ -50,7 +50,6 @@ class ServerSpec:
     ready_line: re.Pattern | None = None  # printed by the server once it accepts
     keep_alive: bool = True
     prepare: Callable[[Launch], None] | None = None  # e.g. render nginx.conf
-    version: Callable[[], str] | None = None
 
 
 # --- the adapters -----------------------------------------------------------------
@@ -110,8 +109,7 @@ def _node_spec(mode: str, description: str) -> ServerSpec:
     def unavailable() -> str | None:
         return None if shutil.which("node") else "node not found (apt-get install nodejs)"
 
-    return ServerSpec(f"node-{mode}", description, command, unavailable, ready_line=LISTENING,
-                      version=lambda: _run_version(["node", "--version"]))  # fmt: skip
+    return ServerSpec(f"node-{mode}", description, command, unavailable, ready_line=LISTENING)
 
 
 def _nginx_binary() -> str | None:
@@ -169,27 +167,6 @@ def _uvicorn_command(launch_: Launch) -> list[str]:
             "--no-access-log", "--log-level", "warning"]  # fmt: skip
 
 
-def _run_version(cmd: list[str]) -> str:
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return "?"
-    lines = (p.stdout + p.stderr).strip().splitlines()
-    return lines[0].strip() if lines else "?"
-
-
-def _python_version(module: str) -> Callable[[], str]:
-    def version() -> str:
-        try:
-            from importlib.metadata import version as dist_version
-
-            return f"{module} {dist_version(module)}"
-        except Exception:
-            return module
-
-    return version
-
-
 SPECS: dict[str, ServerSpec] = {
     spec.name: spec
     for spec in (
@@ -205,9 +182,9 @@ SPECS: dict[str, ServerSpec] = {
         _node_spec("cached", "Node.js http, file cached in a Buffer"),
         ServerSpec("nginx", "nginx, 1 worker, sendfile on, access_log off", _nginx_command,
                    lambda: None if _nginx_binary() else "nginx not found (apt-get install nginx-light)",
-                   prepare=_nginx_prepare, version=lambda: _run_version([_nginx_binary(), "-v"])),  # fmt: skip
+                   prepare=_nginx_prepare),  # fmt: skip
         ServerSpec("uvicorn", "uvicorn + httptools, cached bytes", _uvicorn_command, _uvicorn_unavailable,
-                   env={"BENCH_FILES_DIR": ""}, version=_python_version("uvicorn")),  # fmt: skip
+                   env={"BENCH_FILES_DIR": ""}),  # fmt: skip
     )
 }
 
