@@ -11,6 +11,7 @@ from setuptools import setup
 # Each compiled module of core: (extension name, Cython source).
 EXTENSIONS = [
     ("core._parser_c", "core/_parser_c.pyx"),
+    ("core._server_c", "core/_server_c.pyx"),
 ]
 
 

@@ -33,6 +33,7 @@ cdef class RequestParser:
 
     cdef void _reset_head(self)
     cdef int _append(self, const char* data, Py_ssize_t n) except -1
+    cdef int _reserve(self, Py_ssize_t n) except -1
     cdef object _next_event(self)
     cdef object _next_head(self)
     cdef Py_ssize_t _next_line(self, Py_ssize_t limit, int status, str limit_name, bint in_head=*) except -2

@@ -144,6 +144,13 @@ cdef class RequestParser:
             PyBuffer_Release(&view)
 
     cdef int _append(self, const char* data, Py_ssize_t n) except -1:
+        self._reserve(n)
+        memcpy(self._buf + self._len, data, n)
+        self._len += n
+        return 0
+
+    cdef int _reserve(self, Py_ssize_t n) except -1:
+        """Make room for n more bytes, first dropping what was consumed."""
         cdef Py_ssize_t pos = self._pos, need
         cdef char* grown
         if pos and pos * 2 >= self._len:
@@ -159,8 +166,6 @@ cdef class RequestParser:
                 raise MemoryError()
             self._buf = grown
             self._cap = max(need, self._cap * 2)
-        memcpy(self._buf + self._len, data, n)
-        self._len = need
         return 0
 
     @property

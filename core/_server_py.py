@@ -22,6 +22,7 @@ import time
 from .errors import HTTPError
 from .events import END_OF_MESSAGE, NEED_DATA
 from .files import Upload
+from .workers import unblock_stop_signals
 from .parser import ParseError, RequestParser
 from .response import CONTINUE, Response, error_response, serialize_head
 
@@ -213,6 +214,7 @@ class Worker:
     def run(self):
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
+        unblock_stop_signals()      # a stop that came during start-up is delivered now
         self.listener.setblocking(False)
         self.selector.register(self.listener, EVENT_READ, None)
         deadline = None

@@ -8,7 +8,7 @@ import gzip
 
 from .encoding import accepts_gzip
 from .errors import HTTPError
-from .response import Response
+from .response import Response, error_response
 
 TEXT = (b"Content-Type", b"text/plain")
 OCTETS = (b"Content-Type", b"application/octet-stream")
@@ -25,6 +25,9 @@ class App:
         method = request.method
         if path.startswith(b"/files/"):
             if method == b"POST":
+                # RFC 9110 §15.5.12: an upload must say how long it is.
+                if request.content_length == 0 and not request.chunked and request.get(b"content-length") is None:
+                    raise HTTPError(411, "POST needs a Content-Length", close=False)
                 return self.files.upload(path[7:])
             allowed = b"GET, HEAD, POST"
         else:
@@ -40,10 +43,11 @@ class App:
         else:
             raise HTTPError(404, "not found", close=False)
         if method not in READ_METHODS:
-            raise HTTPError(405, f"method not allowed; allowed: {allowed.decode()}", close=False)
+            return error_response(405, f"method not allowed; allowed: {allowed.decode()}", False,
+                                  [(b"Allow", allowed)])
         if response is None:
-            fd, size, _ = self.files.open_for_reading(path[7:])
-            response = Response(200, [OCTETS], fd=fd, length=size)
+            fd, info, _ = self.files.open_for_reading(path[7:])
+            response = Response(200, [OCTETS], fd=fd, length=info.st_size)
         if method == b"HEAD":
             response.head_only = True
         return response

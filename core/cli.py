@@ -6,8 +6,15 @@ import sys
 from .limits import DEFAULT_LIMITS, Limits
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments get one line naming the problem (and exit 2), not a usage dump."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m core",
         description="The production HTTP/1.1 server: every route of the course, fast.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

@@ -6,6 +6,10 @@ closes the connection when the byte stream can no longer be trusted.
 """
 from http import HTTPStatus
 
+# RFC 9110 §15 names; older Pythons still say "Request Entity Too Large" etc.
+REASONS = {s.value: s.phrase for s in HTTPStatus}
+REASONS.update({413: "Content Too Large", 422: "Unprocessable Content"})
+
 # How much of the peer's input an error message may quote.
 ECHO_LIMIT = 100
 
@@ -23,7 +27,7 @@ class HTTPError(Exception):
     def __init__(self, status: int, message: str, close: bool = True):
         super().__init__(message)
         self.status = status
-        self.reason = HTTPStatus(status).phrase
+        self.reason = REASONS[status]
         self.message = message
         # After most parse errors the framing of what follows is unknown, so
         # the connection must close once the error response is sent.

@@ -21,18 +21,21 @@ class FileRoot:
 
         Decoding happens once, then the resolved real path (symlinks followed)
         must lie inside the root: "..", "%2e%2e", "%2f", absolute names and
-        links pointing out all end up outside and get 404, as if absent.
+        links pointing out all end up outside and get 403 Forbidden, as in
+        stage s06; so does a NUL byte, which no file name can hold.
         """
         name = unquote_to_bytes(raw_name)
-        if not name or b"\x00" in name:
-            raise HTTPError(400, "invalid file name", close=False)
-        path = os.path.realpath(os.path.join(self.root, os.fsdecode(name).lstrip("/")))
+        if not name:
+            raise HTTPError(404, "no file name", close=False)
+        if b"\x00" in name:
+            raise HTTPError(403, "a file name cannot hold a NUL byte", close=False)
+        path = os.path.realpath(os.path.join(self.root, os.fsdecode(name)))
         if not path.startswith(self._root_prefix):
-            raise HTTPError(404, "no such file", close=False)
+            raise HTTPError(403, "outside the served directory", close=False)
         return path
 
     def open_for_reading(self, raw_name: bytes):
-        """(fd, size, mtime) of a regular file, or HTTPError 404."""
+        """(fd, stat result, real path) of a regular file, or HTTPError 404."""
         path = self.resolve(raw_name)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -42,7 +45,7 @@ class FileRoot:
         if not stat.S_ISREG(info.st_mode):
             os.close(fd)
             raise HTTPError(404, "no such file", close=False)
-        return fd, info.st_size, info.st_mtime
+        return fd, info, path
 
     def upload(self, raw_name: bytes) -> "Upload":
         path = self.resolve(raw_name)

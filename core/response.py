@@ -5,9 +5,9 @@ one send (or one writev), as the fast peers do.
 """
 import time
 from email.utils import formatdate
-from http import HTTPStatus
+from .errors import REASONS
 
-STATUS_LINES = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
+STATUS_LINES = {code: b"HTTP/1.1 %d %s\r\n" % (code, reason.encode()) for code, reason in REASONS.items()}
 SERVER = b"Server: httpcourse\r\n"
 
 
@@ -58,9 +58,9 @@ def serialize_head(response: Response, keep_alive: bool) -> bytes:
     return b"".join(parts)
 
 
-def error_response(status: int, message: str, close: bool = True) -> Response:
+def error_response(status: int, message: str, close: bool = True, fields=()) -> Response:
     body = (message + "\n").encode("utf-8", "replace")
-    return Response(status, [(b"Content-Type", b"text/plain; charset=utf-8")], body, close=close)
+    return Response(status, [(b"Content-Type", b"text/plain; charset=utf-8"), *fields], body, close=close)
 
 
 CONTINUE = STATUS_LINES[100] + b"\r\n"

@@ -1,6 +1,4 @@
 """Wire the pieces together: files, app, the event loop (compiled or not), workers."""
-import sys
-
 from .app import App
 from .files import FileRoot
 from .implementation import load
@@ -20,7 +18,5 @@ def serve_forever(args):
     def announce(port):
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(f"Listening on http://{host}:{port}", flush=True)
-        print(f"core: {args.workers} worker(s), {'compiled' if COMPILED else 'pure-Python'} "
-              f"event loop, serving {app.files.root}", file=sys.stderr, flush=True)
 
     return supervisor.run(announce)

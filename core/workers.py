@@ -13,13 +13,28 @@ import sys
 import time
 
 BACKLOG = 4096
+# Blocked across fork() so a stop request cannot reach a new worker before it
+# has installed its own handlers; the worker unblocks them (see unblock_stop_signals).
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def unblock_stop_signals():
+    """Called by a worker's loop once its SIGTERM/SIGINT handlers are in place."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def bind(host: str, port: int, listen: bool) -> socket.socket:
+    """A TCP socket bound to (host, port); a listening one shares the port with SO_REUSEPORT.
+
+    The parent's probe (listen=False) binds without SO_REUSEPORT: that is what
+    makes it fail when anyone already listens on the port -- including another
+    core, whose workers would otherwise silently share it with ours.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if listen:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
         if listen:
@@ -36,19 +51,20 @@ class Supervisor:
         self.workers = workers
         self.serve = serve                  # serve(listener) runs one worker's loop
         self.graceful_timeout = graceful_timeout
-        self.probe = bind(host, port, listen=False)   # raises OSError: caller reports it
-        self.port = self.probe.getsockname()[1]
+        probe = bind(host, port, listen=False)   # raises OSError: the caller reports it
+        self.port = probe.getsockname()[1]
+        probe.close()                            # the workers bind it with SO_REUSEPORT
         self.children = {}
         self.stopping = False
 
     def spawn(self):
         ready_r, ready_w = os.pipe()
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         pid = os.fork()
         if pid == 0:
             os.close(ready_r)
             code = 0
             try:
-                self.probe.close()
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 listener = bind(self.host, self.port, listen=True)
                 os.write(ready_w, b"1")
@@ -59,6 +75,7 @@ class Supervisor:
                 code = 1
             finally:
                 os._exit(code)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(ready_w)
         ok = os.read(ready_r, 1) == b"1"
         os.close(ready_r)
@@ -72,7 +89,6 @@ class Supervisor:
             if not self.spawn():
                 self._terminate_all()
                 raise OSError(f"a worker could not listen on {self.host}:{self.port}")
-        self.probe.close()
         announce(self.port)
         while not self.stopping:
             # Poll rather than block: a blocking waitpid is resumed after a

@@ -1,0 +1,494 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The event loop and connection lifecycle compiled to C: same design as ``_server_py``.
+
+Read ``_server_py.py`` first: this file is its transcription onto raw system
+calls -- epoll_wait into a C array, recv into one scratch buffer per worker,
+the compiled parser called without Python dispatch, send/sendfile from C --
+so the common request costs no Python-level call on the way in or out.
+
+One hot path is taken in C, not through ``app.handle``: GET/HEAD of
+/files/{name} for a file already looked up.  The first request for a name
+goes through the shared FileRoot (so path safety is decided in one place),
+and the result -- real path, open descriptor, identity (inode, size, mtime)
+and the response head that ``serialize_head`` produced -- is kept.  Each
+later request stat()s the real path and uses the entry only if the identity
+is unchanged; a replaced or edited file is looked up afresh.  Everything else
+(other routes, errors, uploads) goes through the same Python modules as the
+pure-Python loop.
+"""
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.errno cimport errno, EAGAIN, EINTR
+from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memcpy, memmove, memcmp
+from posix.stat cimport struct_stat, stat
+from posix.time cimport time_t
+from posix.types cimport off_t
+from posix.unistd cimport close
+from cpython.exc cimport PyErr_CheckSignals
+
+from ._parser_c cimport Request, RequestParser
+
+import os
+import signal
+import time as _time
+
+from .errors import HTTPError, ParseError
+from .events import END_OF_MESSAGE, NEED_DATA
+from .files import Upload
+from .workers import unblock_stop_signals
+from .response import CONTINUE, Response, date_field, error_response, serialize_head, STATUS_LINES, SERVER
+from .app import OCTETS
+
+
+cdef extern from "<time.h>" nogil:
+    time_t time(time_t* t)
+
+cdef extern from "<sys/epoll.h>" nogil:
+    ctypedef union epoll_data_t:
+        void* ptr
+        int fd
+        unsigned int u32
+        unsigned long u64
+    struct epoll_event:
+        unsigned int events
+        epoll_data_t data
+    int epoll_create1(int flags)
+    int epoll_ctl(int epfd, int op, int fd, epoll_event* event)
+    int epoll_wait(int epfd, epoll_event* events, int maxevents, int timeout)
+    enum:
+        EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLRDHUP, EPOLL_CTL_ADD, EPOLL_CTL_MOD,
+        EPOLL_CTL_DEL, EPOLL_CLOEXEC
+
+cdef extern from "<sys/socket.h>" nogil:
+    ssize_t send(int fd, const void* buf, size_t n, int flags)
+    ssize_t recv(int fd, void* buf, size_t n, int flags)
+    int accept4(int fd, void* addr, void* addrlen, int flags)
+    int setsockopt(int fd, int level, int optname, const void* optval, unsigned int optlen)
+    enum:
+        MSG_NOSIGNAL, MSG_MORE, SOCK_NONBLOCK, SOCK_CLOEXEC
+
+cdef extern from "<netinet/in.h>" nogil:
+    enum:
+        IPPROTO_TCP
+
+cdef extern from "<netinet/tcp.h>" nogil:
+    enum:
+        TCP_NODELAY
+
+cdef extern from "<sys/sendfile.h>" nogil:
+    ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count)
+
+cdef enum:
+    MAX_EVENTS = 512
+    SCRATCH_SIZE = 262144
+    # Stop parsing pipelined requests once this much is queued for sending.
+    HIGH_WATER = 262144
+    # Cap on cached file entries (each holds an open descriptor).
+    FILE_CACHE_ENTRIES = 1024
+    SENDFILE_CHUNK = 1073741824
+
+cdef bytes M_GET = b"GET", M_HEAD = b"HEAD", FILES = b"/files/"
+cdef bytes HEAD_PREFIX = STATUS_LINES[200] + SERVER
+
+# The Date field, refreshed once a second from response.date_field().
+cdef time_t _date_second = -1
+cdef bytes _date = b""
+
+
+cdef inline bytes current_date():
+    global _date_second, _date
+    cdef time_t now = time(NULL)
+    if now != _date_second:
+        _date_second = now
+        _date = date_field()
+    return _date
+
+
+cdef class FileEntry:
+    """A file already resolved by FileRoot, and the head that answers it."""
+    cdef bytes path
+    cdef int fd
+    cdef unsigned long ino
+    cdef long long size
+    cdef long mtime_sec, mtime_nsec
+    cdef bytes head_rest       # the head after the Date field
+
+
+cdef class Conn:
+    cdef int fd
+    cdef RequestParser parser
+    cdef char* out
+    cdef Py_ssize_t out_len, out_sent, out_cap
+    cdef int file_fd
+    cdef bint file_owned       # close file_fd when sent (cached descriptors are shared)
+    cdef off_t file_off
+    cdef long long file_left
+    cdef object request, body_sink, pending
+    cdef bint closing, peer_closed
+    cdef unsigned int events
+
+    def __cinit__(self):
+        self.out = NULL
+        self.file_fd = -1
+
+    def __dealloc__(self):
+        free(self.out)
+
+    cdef int queue(self, const char* data, Py_ssize_t n) except -1:
+        cdef Py_ssize_t need = self.out_len + n, cap
+        cdef char* grown
+        if need > self.out_cap:
+            cap = max(need, self.out_cap * 2, 4096)
+            grown = <char*>realloc(self.out, cap)
+            if grown == NULL:
+                raise MemoryError()
+            self.out = grown
+            self.out_cap = cap
+        memcpy(self.out + self.out_len, data, n)
+        self.out_len = need
+        return 0
+
+    cdef inline int queue_bytes(self, bytes data) except -1:
+        return self.queue(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+
+    cdef int flush(self):
+        """Send what is queued: 1 when all is sent, 0 when the socket is full, -1 on error."""
+        cdef ssize_t n
+        cdef int flags
+        while self.out_sent < self.out_len:
+            # MSG_MORE: the head waits for the file's first bytes, one segment out.
+            flags = MSG_NOSIGNAL | (MSG_MORE if self.file_left > 0 else 0)
+            n = send(self.fd, self.out + self.out_sent, self.out_len - self.out_sent, flags)
+            if n < 0:
+                if errno == EAGAIN:
+                    return 0
+                if errno == EINTR:
+                    continue
+                return -1
+            self.out_sent += n
+        self.out_sent = self.out_len = 0
+        if self.out_cap > HIGH_WATER:      # give back a buffer a big response grew
+            free(self.out)
+            self.out = NULL
+            self.out_cap = 0
+        while self.file_left > 0:
+            n = sendfile(self.fd, self.file_fd, &self.file_off,
+                         <size_t>min(self.file_left, <long long>SENDFILE_CHUNK))
+            if n < 0:
+                if errno == EAGAIN:
+                    return 0
+                if errno == EINTR:
+                    continue
+                return -1
+            if n == 0:       # the file shrank under us: the length we promised is a lie
+                self.closing = True
+                self.file_left = 0
+                break
+            self.file_left -= n
+        self.release_file()
+        return 1
+
+    cdef void release_file(self):
+        if self.file_fd >= 0 and self.file_owned:
+            close(self.file_fd)
+        self.file_fd = -1
+        self.file_left = 0
+
+    cdef void abandon(self):
+        """Let go of everything the connection holds; a cut-off upload leaves nothing behind."""
+        if self.body_sink is not None:
+            self.body_sink.abort()
+            self.body_sink = None
+        self.release_file()
+        if self.pending is not None and self.pending.fd >= 0:
+            os.close(self.pending.fd)
+        self.pending = None
+        self.request = None
+
+
+cdef class Worker:
+    cdef int epfd, listen_fd
+    cdef object listener, app, limits
+    cdef double graceful_timeout
+    cdef dict conns
+    cdef dict file_cache
+    cdef bint stopping
+    cdef char* scratch
+
+    def __cinit__(self):
+        self.scratch = <char*>malloc(SCRATCH_SIZE)
+        if self.scratch == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.scratch)
+
+    def __init__(self, listener, app, limits, graceful_timeout=30.0):
+        self.listener = listener
+        self.listen_fd = listener.fileno()
+        self.app = app
+        self.limits = limits
+        self.graceful_timeout = graceful_timeout
+        self.conns = {}
+        self.file_cache = {}
+        self.stopping = False
+
+    def stop(self, *_):
+        self.stopping = True
+
+    def run(self):
+        cdef epoll_event events[MAX_EVENTS]
+        cdef epoll_event ev
+        cdef int n, i, fd
+        cdef unsigned int mask
+        cdef Conn conn
+        cdef object deadline = None
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        unblock_stop_signals()      # a stop that came during start-up is delivered now
+        self.listener.setblocking(False)
+        self.epfd = epoll_create1(EPOLL_CLOEXEC)
+        if self.epfd < 0:
+            raise OSError(errno, "epoll_create1 failed")
+        ev.events = EPOLLIN
+        ev.data.fd = self.listen_fd
+        epoll_ctl(self.epfd, EPOLL_CTL_ADD, self.listen_fd, &ev)
+        try:
+            while True:
+                if self.stopping and deadline is None:
+                    # Stop accepting; let in-flight responses finish, bounded in time.
+                    deadline = _time.monotonic() + self.graceful_timeout
+                    epoll_ctl(self.epfd, EPOLL_CTL_DEL, self.listen_fd, NULL)
+                    self.listener.close()
+                    self.listen_fd = -1
+                    for conn in list(self.conns.values()):
+                        if conn.request is None and conn.out_len == 0 and conn.file_left == 0:
+                            self.drop(conn)
+                if deadline is not None and (not self.conns or _time.monotonic() > deadline):
+                    break
+                with nogil:
+                    n = epoll_wait(self.epfd, events, MAX_EVENTS, 1000 if deadline is None else 100)
+                if n < 0:
+                    if errno == EINTR:
+                        PyErr_CheckSignals()      # run the SIGTERM handler
+                        continue
+                    raise OSError(errno, "epoll_wait failed")
+                for i in range(n):
+                    fd = events[i].data.fd
+                    if fd == self.listen_fd:
+                        self.accept()
+                        continue
+                    conn = self.conns.get(fd)
+                    if conn is None:
+                        continue
+                    mask = events[i].events
+                    if mask & (EPOLLIN | EPOLLERR | EPOLLHUP):
+                        self.on_readable(conn)
+                    self.after_io(conn)
+        finally:
+            for conn in list(self.conns.values()):
+                self.drop(conn)
+            for entry in self.file_cache.values():
+                close((<FileEntry>entry).fd)
+            self.file_cache.clear()
+            close(self.epfd)
+
+    cdef accept(self):
+        cdef int fd, one = 1, i
+        cdef epoll_event ev
+        cdef Conn conn
+        for i in range(64):
+            fd = accept4(self.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)
+            if fd < 0:
+                # EAGAIN: done. EMFILE/ENFILE/ENOBUFS/ENOMEM: leave the rest
+                # in the backlog rather than crash or spin.
+                return
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
+            conn = Conn.__new__(Conn)
+            conn.fd = fd
+            conn.parser = RequestParser(self.limits)
+            conn.events = EPOLLIN
+            self.conns[fd] = conn
+            ev.events = EPOLLIN
+            ev.data.fd = fd
+            epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev)
+
+    cdef on_readable(self, Conn conn):
+        cdef ssize_t n = recv(conn.fd, self.scratch, SCRATCH_SIZE, 0)
+        if n < 0:
+            if errno == EAGAIN or errno == EINTR:
+                return
+            conn.peer_closed = True
+            return
+        if n == 0:
+            conn.peer_closed = True
+            return
+        conn.parser._append(self.scratch, n)
+        self.process(conn)
+
+    cdef process(self, Conn conn):
+        """Handle every complete request in the buffer, until output backs up."""
+        cdef RequestParser parser = conn.parser
+        cdef object event
+        while not conn.closing and conn.file_left == 0 and conn.out_len < HIGH_WATER:
+            try:
+                event = parser.next_event()
+            except ParseError as error:
+                self.fail(conn, error)
+                return
+            if event is NEED_DATA:
+                return
+            if event is END_OF_MESSAGE:
+                self.end_of_request(conn)
+            elif type(event) is bytes:
+                if conn.body_sink is not None:
+                    try:
+                        conn.body_sink.write(event)
+                    except HTTPError as error:
+                        conn.body_sink = None
+                        self.fail(conn, error)
+                        return
+            else:
+                self.start_request(conn, <Request>event)
+
+    cdef start_request(self, Conn conn, Request request):
+        conn.request = request
+        if (request.method is M_GET or request.method is M_HEAD) and not request.chunked \
+                and request.content_length == 0 and request.target.startswith(FILES) \
+                and b"?" not in request.target:
+            conn.pending = self.cached_file(request.target)
+            if conn.pending is not None:
+                return
+        try:
+            result = self.app.handle(request)
+        except HTTPError as error:
+            result = error_response(error.status, error.message, error.close)
+        if isinstance(result, Upload):
+            conn.body_sink = result
+            # RFC 9110 §10.1.1: tell a client that waits for it to send the body.
+            if request.get(b"expect", b"").lower() == b"100-continue":
+                conn.queue_bytes(CONTINUE)
+        else:
+            conn.pending = result
+
+    cdef object cached_file(self, bytes target):
+        """The FileEntry for target if the file is unchanged, else a fresh one, else None."""
+        cdef FileEntry entry = self.file_cache.get(target)
+        cdef struct_stat st
+        if entry is not None:
+            if (stat(entry.path, &st) == 0 and <unsigned long>st.st_ino == entry.ino
+                    and st.st_size == entry.size and st.st_mtim.tv_sec == entry.mtime_sec
+                    and st.st_mtim.tv_nsec == entry.mtime_nsec):
+                return entry
+            del self.file_cache[target]
+            close(entry.fd)
+        try:
+            fd, info, path = self.app.files.open_for_reading(target[7:])
+        except HTTPError:
+            return None         # let app.handle give the answer
+        entry = FileEntry.__new__(FileEntry)
+        entry.path = os.fsencode(path)
+        entry.fd = fd
+        entry.ino = info.st_ino
+        entry.size = info.st_size
+        entry.mtime_sec = info.st_mtime_ns // 1000000000
+        entry.mtime_nsec = info.st_mtime_ns % 1000000000
+        head = serialize_head(Response(200, [OCTETS], fd=fd, length=info.st_size), True)
+        entry.head_rest = head[len(HEAD_PREFIX) + len(current_date()):]
+        if not head.startswith(HEAD_PREFIX + current_date()):
+            raise AssertionError("response head layout changed; update the file cache")
+        if len(self.file_cache) >= FILE_CACHE_ENTRIES:
+            for old in self.file_cache.values():
+                close((<FileEntry>old).fd)
+            self.file_cache.clear()
+        self.file_cache[target] = entry
+        return entry
+
+    cdef end_of_request(self, Conn conn):
+        cdef Request request = conn.request
+        cdef FileEntry entry
+        sink, response = conn.body_sink, conn.pending
+        conn.request = conn.body_sink = conn.pending = None
+        if type(response) is FileEntry:
+            entry = response
+            if request.keep_alive:
+                conn.queue_bytes(HEAD_PREFIX)
+                conn.queue_bytes(current_date())
+                conn.queue_bytes(entry.head_rest)
+                if request.method is M_GET:
+                    conn.file_fd = entry.fd
+                    conn.file_owned = False
+                    conn.file_off = 0
+                    conn.file_left = entry.size
+                return
+            # Closing after this one: take the general path (adds Connection: close).
+            response = Response(200, [OCTETS], fd=os.dup(entry.fd), length=entry.size)
+            response.head_only = request.method is M_HEAD
+        if sink is not None:
+            try:
+                sink.finish()
+                response = Response(201)
+            except HTTPError as error:
+                response = error_response(error.status, error.message, error.close)
+        self.respond(conn, response, request.keep_alive and not response.close)
+
+    cdef fail(self, Conn conn, error):
+        """Answer an error the stream cannot recover from, then close."""
+        conn.abandon()
+        self.respond(conn, error_response(error.status, error.message), False)
+
+    cdef respond(self, Conn conn, response, bint keep_alive):
+        conn.queue_bytes(serialize_head(response, keep_alive))
+        if response.head_only:
+            if response.fd >= 0:
+                os.close(response.fd)
+        elif response.fd >= 0:
+            conn.file_fd = response.fd
+            conn.file_owned = True
+            conn.file_off = response.offset
+            conn.file_left = response.length
+        else:
+            conn.queue_bytes(response.body)
+        if not keep_alive:
+            conn.closing = True
+
+    cdef after_io(self, Conn conn):
+        """Send what can be sent, then decide what to wait for next."""
+        cdef int result
+        cdef Py_ssize_t out_before
+        cdef long long file_before
+        cdef unsigned int events
+        cdef epoll_event ev
+        while True:
+            result = conn.flush()
+            if result < 0:
+                self.drop(conn)
+                return
+            if result == 0:
+                break                   # the socket is full: wait until writable
+            if conn.closing:
+                self.drop(conn)
+                return
+            out_before, file_before = conn.out_len, conn.file_left
+            self.process(conn)          # requests held back while output was queued
+            if conn.out_len == out_before and conn.file_left == file_before:
+                if conn.peer_closed or (self.stopping and conn.request is None):
+                    # Everything the peer sent is answered; a request cut off
+                    # mid-body is dropped, and abandon() aborts its upload.
+                    self.drop(conn)
+                    return
+                break
+        # Backpressure: while output is queued, wait only for writability.
+        events = EPOLLOUT if (conn.out_len or conn.file_left) else EPOLLIN
+        if events != conn.events:
+            conn.events = events
+            ev.events = events
+            ev.data.fd = conn.fd
+            epoll_ctl(self.epfd, EPOLL_CTL_MOD, conn.fd, &ev)
+
+    cdef drop(self, Conn conn):
+        if self.conns.pop(conn.fd, None) is None:
+            return
+        epoll_ctl(self.epfd, EPOLL_CTL_DEL, conn.fd, NULL)
+        conn.abandon()
+        close(conn.fd)

@@ -1,0 +1,246 @@
+"""What `python -m core` adds to the course: run against both event loops (`core`, `core-py`).
+
+The course's own checks run against core through servers.py (every stage's
+tests list core among their servers); these are the production behaviours.
+"""
+import gzip
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from rawhttp import Client, build_request, fetch, get, random_text, wait_until
+from servers import COMPILED_EXPECTED, RunningServer, ServerProcess
+
+VARIANTS = ["core", "core-py"]
+pytestmark = pytest.mark.servers(*VARIANTS)
+
+
+def worker_pids(parent_pid):
+    with open(f"/proc/{parent_pid}/task/{parent_pid}/children") as f:
+        return [int(pid) for pid in f.read().split()]
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+
+
+class Core:
+    """A core server started by a test, with extra options."""
+
+    def __init__(self, name, directory, *extra_args):
+        self.process = ServerProcess(name, directory, extra_args=list(extra_args))
+        port = self.process.wait_until_listening()
+        self.server = RunningServer("127.0.0.1", port, directory, name)
+        self.pid = self.process.process.pid
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.process.stop(signal.SIGKILL if exc_info[0] else signal.SIGTERM)
+        self.process.close()
+
+
+def read_head(client):
+    while b"\r\n\r\n" not in client.buffer:
+        assert client._receive(), "closed before a full head"
+    head, client.buffer = client.buffer.split(b"\r\n\r\n", 1)
+    return head.decode("latin-1")
+
+
+def test_the_expected_event_loop_is_running(server_name, tmp_path):
+    """`core` must really run the compiled loop and parser, `core-py` neither."""
+    with Core(server_name, tmp_path) as core:
+        assert get(core.server, "/").status == 200
+        with open(f"/proc/{worker_pids(core.pid)[0]}/maps") as f:
+            maps = f.read()
+    compiled = server_name == "core" and COMPILED_EXPECTED
+    assert ("_server_c." in maps) == compiled and ("_parser_c." in maps) == compiled
+
+
+def test_responses_carry_date_and_server(server):
+    response = get(server, "/")
+    assert response.status == 200
+    assert response.headers["date"].endswith(" GMT") and "server" in response.headers
+
+
+def test_pipelined_requests_are_answered_in_order(server):
+    (server.directory / "p.bin").write_bytes(b"P" * 5000)
+    agent = random_text()
+    requests = (build_request("GET", "/echo/one") + build_request("POST", "/files/pipe.txt", [("Content-Length", "3")], b"abc")
+                + build_request("GET", "/files/p.bin") + build_request("GET", "/user-agent", [("User-Agent", agent)])
+                + build_request("GET", "/missing"))
+    with Client(server) as client:
+        client.send(requests)
+        got = [client.read_response() for _ in range(5)]
+    assert [r.status for r in got] == [200, 201, 200, 200, 404]
+    assert got[0].body == b"one" and got[2].body == b"P" * 5000 and got[3].body == agent.encode()
+    assert (server.directory / "pipe.txt").read_bytes() == b"abc"
+
+
+def test_head_gives_the_get_headers_without_a_body(server):
+    (server.directory / "h.bin").write_bytes(b"x" * 1234)
+    with Client(server) as client:
+        client.send(build_request("HEAD", "/files/h.bin") + build_request("GET", "/echo/after"))
+        head = read_head(client)
+        assert "Content-Length: 1234" in head and head.startswith("HTTP/1.1 200 OK")
+        assert client.read_response().body == b"after"     # no body bytes were sent in between
+
+
+def test_unknown_method_on_a_file_gets_405(server):
+    assert fetch(server, build_request("DELETE", "/files/x")).status == 405
+
+
+@pytest.mark.parametrize("target", [
+    "/files/../secret.txt", "/files/%2e%2e/secret.txt", "/files/%2E%2E%2Fsecret.txt",
+    "/files/..%2fsecret.txt", "/files//etc/passwd", "/files/%2fetc%2fpasswd", "/files/link-out",
+])
+def test_traversal_never_reaches_outside_the_directory(server, target):
+    (server.directory.parent / "secret.txt").write_text("secret")
+    link = server.directory / "link-out"
+    if not link.is_symlink():
+        link.symlink_to(server.directory.parent / "secret.txt")
+    response = get(server, target)
+    assert response.status in (400, 403, 404)
+    assert b"secret" not in response.body and b"root:" not in response.body
+
+
+def test_nul_in_a_file_name_is_refused(server):
+    assert get(server, "/files/a%00b").status in (400, 403)
+
+
+def test_gzip_echo_varies_on_accept_encoding(server):
+    text = random_text()
+    response = get(server, f"/echo/{text}", [("Accept-Encoding", "br, GZIP;q=0.5")])
+    assert response.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(response.body) == text.encode()
+    assert response.headers["vary"] == "Accept-Encoding"
+    assert "content-encoding" not in get(server, f"/echo/{text}", [("Accept-Encoding", "gzip;q=0")]).headers
+
+
+def test_expect_100_continue_gets_an_interim_response(server):
+    with Client(server) as client:
+        client.send(build_request("POST", "/files/expect.txt", [("Content-Length", "4"), ("Expect", "100-continue")]))
+        assert client.read_response().status == 100
+        client.send(b"data")
+        assert client.read_response().status == 201
+    assert (server.directory / "expect.txt").read_bytes() == b"data"
+
+
+def test_malformed_request_gets_400_and_the_connection_closes(server):
+    with Client(server) as client:
+        client.send(b"GET /a b c\r\n\r\n")
+        response = client.read_response()
+        assert response.status == 400 and response.headers.get("connection") == "close"
+        assert client.is_closed_by_server()
+    assert get(server, "/").status == 200
+
+
+def test_chunked_upload_is_decoded(server):
+    body = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    response = fetch(server, build_request("POST", "/files/chunked.txt", [("Transfer-Encoding", "chunked")], body))
+    assert response.status == 201
+    assert (server.directory / "chunked.txt").read_bytes() == b"hello world"
+
+
+def test_upload_over_the_body_limit_gets_413_and_writes_nothing(server_name, tmp_path):
+    with Core(server_name, tmp_path, "--max-body", "1000") as core:
+        response = fetch(core.server, build_request("POST", "/files/big.bin", [("Content-Length", "1001")], b"x" * 1001))
+        assert response.status == 413
+        assert fetch(core.server, build_request("POST", "/files/ok.bin", [("Content-Length", "1000")], b"x" * 1000)).status == 201
+    assert sorted(os.listdir(tmp_path)) == ["ok.bin"]
+
+
+def test_cut_off_upload_leaves_no_file_and_no_temporary(server):
+    with Client(server) as client:
+        client.send(build_request("POST", "/files/cut.bin", [("Content-Length", "100000")], b"x" * 5000))
+        time.sleep(0.2)
+    assert wait_until(lambda: not [n for n in os.listdir(server.directory) if n.startswith(".upload-")])
+    assert not (server.directory / "cut.bin").exists()
+
+
+def test_concurrent_uploads_to_one_name_leave_one_complete_body(server):
+    bodies = [bytes([65 + i]) * 300_000 for i in range(6)]
+    statuses = []
+
+    def upload(body):
+        statuses.append(fetch(server, build_request("POST", "/files/race.bin", [("Content-Length", str(len(body)))], body)).status)
+
+    threads = [threading.Thread(target=upload, args=(b,)) for b in bodies]
+    for thread in threads:
+        thread.start()
+    seen = set()
+    while any(t.is_alive() for t in threads):
+        response = get(server, "/files/race.bin")
+        if response.status == 200:
+            seen.add(response.body)
+    for thread in threads:
+        thread.join()
+    seen.add((server.directory / "race.bin").read_bytes())
+    assert statuses == [201] * 6
+    assert seen <= set(bodies)          # readers only ever see a complete body
+
+
+def test_a_client_that_does_not_read_is_held_back_not_buffered(server_name, tmp_path):
+    (tmp_path / "1m.bin").write_bytes(os.urandom(1 << 20))
+    with Core(server_name, tmp_path, "--workers", "1") as core:
+        worker = worker_pids(core.pid)[0]
+        before = rss_kib(worker)
+        sock = socket.create_connection((core.server.host, core.server.port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(build_request("GET", "/files/1m.bin") * 200)     # 200 MB asked, nothing read
+        time.sleep(0.5)
+        started = time.monotonic()
+        assert get(core.server, "/").status == 200          # others are still served at once
+        assert time.monotonic() - started < 1.0
+        assert rss_kib(worker) - before < 20 * 1024         # not the 200 MB it was asked for
+        sock.close()
+
+
+def test_a_killed_worker_is_replaced(server_name, tmp_path):
+    with Core(server_name, tmp_path, "--workers", "2") as core:
+        victim = worker_pids(core.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        assert wait_until(lambda: len(worker_pids(core.pid)) == 2 and victim not in worker_pids(core.pid))
+        for _ in range(20):
+            assert get(core.server, "/").status == 200
+
+
+def test_sigterm_lets_an_in_flight_download_finish(server_name, tmp_path):
+    payload = os.urandom(20 << 20)
+    (tmp_path / "big.bin").write_bytes(payload)
+    core = Core(server_name, tmp_path, "--workers", "1")
+    try:
+        with Client(core.server) as client:
+            client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            client.send(build_request("GET", "/files/big.bin"))
+            read_head(client)
+            os.kill(core.pid, signal.SIGTERM)               # mid-download
+            received = len(client.buffer)
+            while received < len(payload):
+                chunk = client.sock.recv(1 << 16)
+                assert chunk, f"cut off after {received} bytes"
+                received += len(chunk)
+        assert core.process.process.wait(10) == 0
+    finally:
+        core.process.stop(signal.SIGKILL)
+        core.process.close()
+
+
+def test_new_connections_are_refused_after_sigterm(server_name, tmp_path):
+    core = Core(server_name, tmp_path, "--workers", "1")
+    try:
+        os.kill(core.pid, signal.SIGTERM)
+        assert core.process.process.wait(10) == 0
+        with pytest.raises(OSError):
+            socket.create_connection((core.server.host, core.server.port), timeout=1).recv(1)
+    finally:
+        core.process.stop(signal.SIGKILL)
+        core.process.close()

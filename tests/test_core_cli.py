@@ -1,0 +1,30 @@
+"""`python -m core`'s command line: bad arguments get one clear line, never a traceback."""
+import socket
+import subprocess
+import sys
+
+
+def run_core(*args):
+    return subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, timeout=20)
+
+
+def test_missing_directory_is_one_clear_line(tmp_path):
+    result = run_core("--port", "0", "--directory", str(tmp_path / "nope"))
+    assert result.returncode == 2
+    assert "is not a directory" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_port_in_use_is_one_clear_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = run_core("--port", str(taken.getsockname()[1]), "--directory", str(tmp_path))
+    assert result.returncode == 1
+    assert "cannot listen on 127.0.0.1" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bad_numbers_are_refused(tmp_path):
+    for args in (["--workers", "0"], ["--port", "70000"], ["--port", "x"]):
+        result = run_core(*args, "--directory", str(tmp_path))
+        assert result.returncode == 2 and "Traceback" not in result.stderr
