@@ -33,7 +33,7 @@ SERVERS = [
     # The production server must pass every stage's tests, with both event loops:
     # `core` is the compiled build, `core-py` the pure-Python reference.
     ("core", [sys.executable, "-m", "core", "--port", PORT, "--directory", DIRECTORY, "--workers", "1"]),
-    ("core-py", ["env", "CORE_PURE_PYTHON=1", sys.executable, "-m", "core", "--port", PORT,
+    ("core-py", ["env", "-u", "CORE_REQUIRE_COMPILED", "CORE_PURE_PYTHON=1", sys.executable, "-m", "core", "--port", PORT,
                  "--directory", DIRECTORY, "--workers", "1"]),
 ]
 # core's compiled build is expected unless CORE_PURE_PYTHON=1 (then `core` runs pure Python too).
