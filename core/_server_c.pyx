@@ -353,7 +353,7 @@ cdef class Worker:
 
     cdef start_request(self, Conn conn, Request request):
         conn.request = request
-        if (request.method is M_GET or request.method is M_HEAD) and not request.chunked \
+        if (request.method == M_GET or request.method == M_HEAD) and not request.chunked \
                 and request.content_length == 0 and request.target.startswith(FILES) \
                 and b"?" not in request.target:
             conn.pending = self.cached_file(request.target)
@@ -415,7 +415,7 @@ cdef class Worker:
                 conn.queue_bytes(HEAD_PREFIX)
                 conn.queue_bytes(current_date())
                 conn.queue_bytes(entry.head_rest)
-                if request.method is M_GET:
+                if request.method == M_GET:
                     conn.file_fd = entry.fd
                     conn.file_owned = False
                     conn.file_off = 0
@@ -423,7 +423,7 @@ cdef class Worker:
                 return
             # Closing after this one: take the general path (adds Connection: close).
             response = Response(200, [OCTETS], fd=os.dup(entry.fd), length=entry.size)
-            response.head_only = request.method is M_HEAD
+            response.head_only = request.method == M_HEAD
         if sink is not None:
             try:
                 sink.finish()
