@@ -244,3 +244,17 @@ def test_new_connections_are_refused_after_sigterm(server_name, tmp_path):
     finally:
         core.process.stop(signal.SIGKILL)
         core.process.close()
+
+
+def test_a_file_changed_between_requests_is_served_fresh(server):
+    path = server.directory / "changing.bin"
+    path.write_bytes(b"old contents")
+    assert get(server, "/files/changing.bin").body == b"old contents"
+    path.write_bytes(b"new, longer contents")            # same inode, new size and mtime
+    assert get(server, "/files/changing.bin").body == b"new, longer contents"
+    replacement = server.directory / "replacement.tmp"
+    replacement.write_bytes(b"replaced by rename!!")     # same size, new inode
+    os.replace(replacement, path)
+    assert get(server, "/files/changing.bin").body == b"replaced by rename!!"
+    path.unlink()
+    assert get(server, "/files/changing.bin").status == 404
