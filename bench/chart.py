@@ -21,8 +21,12 @@ def write(doc: dict, path: str) -> str:
     import matplotlib.pyplot as plt
 
     cases = doc["summary"]
-    fig, axes = plt.subplots(1, len(cases), figsize=(4.2 * len(cases) + 1, 4.6), squeeze=False)
-    for ax, (case_id, case) in zip(axes[0], cases.items()):
+    cols = min(len(cases), 2)
+    rows = -(-len(cases) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols + 0.5, 3.9 * rows + 0.4), squeeze=False)
+    for ax in axes.flat[len(cases):]:
+        ax.set_visible(False)  # an odd number of cases leaves one panel empty
+    for ax, (case_id, case) in zip(axes.flat, cases.items()):
         metric = case["ratio_metric"]
         names = list(case["servers"])
         medians, low, high = [], [], []
@@ -36,9 +40,9 @@ def write(doc: dict, path: str) -> str:
         colors = ["#888888" if n in ("nginx", "node-cached", "node-readfile", "uvicorn") else "#1f77b4" for n in names]
         bars = ax.bar(range(len(names)), medians, yerr=[low, high], capsize=3, color=colors)
         fmt = COLUMNS[metric][1]
-        for bar, value in zip(bars, medians):
-            if value:
-                ax.annotate(fmt(value), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+        for bar, value, above in zip(bars, medians, high):
+            if value:  # above the whisker, where it cannot collide with it
+                ax.annotate(fmt(value), (bar.get_x() + bar.get_width() / 2, value + above),
                             ha="center", va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points")  # fmt: skip
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
@@ -46,8 +50,8 @@ def write(doc: dict, path: str) -> str:
         ax.set_ylabel(COLUMNS[metric][0])
         ax.grid(axis="y", alpha=0.3)
     m = doc["machine"]
-    fig.suptitle(f"python -m bench — {m['cpu_model']}, {m['cpus']} cores, Linux {m['kernel']} "
-                 f"(median of {doc['plan']['reps']}, whiskers min–max)", fontsize=9)  # fmt: skip
+    fig.suptitle(f"python -m bench — {m['cpu_model']}, {m['cpus']} cores, Linux {m['kernel']}\n"
+                 f"median of {doc['plan']['reps']} runs, whiskers min–max; grey = peers", fontsize=9)  # fmt: skip
     fig.tight_layout()
     tmp = path + ".tmp"
     fig.savefig(tmp, dpi=110, format="png")

@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or run a sub-benchmark: 'python -m bench parser ...', 'python -m bench soak ...'.",
     )
     p.add_argument("--quick", action="store_true",
-                   help="T1 and T2 only, core vs node-cached vs nginx, 3 s runs after 1 s warm-up")
+                   help="T1 and T2 only, core vs node-cached vs nginx, 3 s runs (about 2 min)")
     p.add_argument("--full", action="store_true", help="also T3 with 500 clients and T4 with a 50 MB file (long)")
     p.add_argument("--scenarios", help="comma-separated scenario ids (default: T1,T2,T3,T4)")
     p.add_argument("--servers", help=f"comma-separated server names (known: {', '.join(servers.SPECS)})")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from . import launch, loadgen, procstat, tcpstat
 from .sampler import Sampler
 from .scenarios import GIB, Case
-from .servers import Launch, RunningServer, ServerError, ServerSpec, free_port
+from .servers import RunningServer, ServerError, ServerSetup, ServerSpec, free_port
 
 PROBE_FILE = "probe.txt"
 
@@ -65,19 +65,12 @@ def run_one(plan: Plan, case: Case, spec: ServerSpec, rep: int, scratch: str,
     port = free_port()
     server = None
     try:
-        server = RunningServer(spec, Launch(port, plan.files_dir, workdir, case.clients), server_cpus)
+        server = RunningServer(spec, ServerSetup(port, plan.files_dir, workdir, case.clients), server_cpus)
         server.wait_ready(f"/files/{PROBE_FILE}")
         url = f"http://127.0.0.1:{port}/files/{s.file_name}"
 
         if s.warmup >= 1:
-            cmd = loadgen.wrk_command(plan.wrk, url, case.clients, s.warmup, s.timeout, plan.wrk_threads)
-            sampler = Sampler(server.pid, port, plan.rss_limit_mib, load_cpus, count_connections=False)
-            proc = loadgen.start_wrk(cmd, load_cpus)
-            sampler.start()
-            try:
-                loadgen.finish_wrk(proc, _wrk_limit(s.warmup, s.timeout))
-            finally:
-                sampler.stop()
+            _, _, sampler = _load(plan, case, server, url, s.warmup, load_cpus, count_connections=False)
             if sampler.killed_reason or not server.alive():
                 raise ServerError(sampler.killed_reason or f"died during warm-up: {server.log_tail()}")
             run["settle_s"] = round(settle(server.pid), 2)
@@ -85,15 +78,8 @@ def run_one(plan: Plan, case: Case, spec: ServerSpec, rep: int, scratch: str,
         tree = procstat.process_tree(server.pid)
         cpu_before = procstat.cpu_seconds(tree)
         listen_before = tcpstat.listen_counters()
-        cmd = loadgen.wrk_command(plan.wrk, url, case.clients, s.duration, s.timeout, plan.wrk_threads)
+        cmd, result, sampler = _load(plan, case, server, url, s.duration, load_cpus, count_connections=True)
         run["wrk_command"] = " ".join(cmd)
-        sampler = Sampler(server.pid, port, plan.rss_limit_mib, load_cpus)
-        proc = loadgen.start_wrk(cmd, load_cpus)  # before the sampler thread: preexec_fn and threads don't mix
-        sampler.start()
-        try:
-            result = loadgen.finish_wrk(proc, _wrk_limit(s.duration, s.timeout))
-        finally:
-            sampler.stop()
         listen_after = tcpstat.listen_counters()
         tree = procstat.process_tree(server.pid)  # workers may have been replaced
         cpu_after = procstat.cpu_seconds(tree)
@@ -115,9 +101,20 @@ def run_one(plan: Plan, case: Case, spec: ServerSpec, rep: int, scratch: str,
     return run
 
 
-def _wrk_limit(duration: float, timeout: float) -> float:
-    """How long wrk may take before it is killed: its run, one slow response, and slack."""
-    return duration + timeout + 30
+def _load(plan: Plan, case: Case, server: RunningServer, url: str, seconds: float,
+          load_cpus: set[int] | None, count_connections: bool) -> tuple[list[str], loadgen.WrkResult, Sampler]:  # fmt: skip
+    """One wrk run of ``seconds`` against the server while a Sampler watches the server."""
+    s = case.scenario
+    cmd = loadgen.wrk_command(plan.wrk, url, case.clients, seconds, s.timeout, plan.wrk_threads)
+    sampler = Sampler(server.pid, server.setup.port, plan.rss_limit_mib, load_cpus, count_connections)
+    proc = loadgen.start_wrk(cmd, load_cpus)  # before the sampler thread: preexec_fn and threads don't mix
+    sampler.start()
+    try:
+        # wrk is killed past its run plus one slow response plus slack.
+        result = loadgen.finish_wrk(proc, seconds + s.timeout + 30)
+    finally:
+        sampler.stop()
+    return cmd, result, sampler
 
 
 def settle(pid: int, limit: float = 10.0, step: float = 0.2, idle_cpu: float = 0.1) -> float:

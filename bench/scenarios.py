@@ -68,10 +68,10 @@ def default_scenarios(duration: float = 8.0, warmup: float = 2.0, full: bool = F
     """T1–T4 as in PERFORMANCE.md; ``full`` adds the heavy variants (T3 × 500, T4 × 50 MB)."""
     big_timeout = 60.0  # a 50 MB body shared by hundreds of clients takes seconds
     return {
-        "T1": Scenario("T1", "10 KB, 100 keep-alive clients", 10 * KIB, [100], duration, warmup, 5.0),
-        "T2": Scenario("T2", "10 KB, 500 keep-alive clients", 10 * KIB, [500], duration, warmup, 5.0),
+        "T1": Scenario("T1", "small file, keep-alive clients", 10 * KIB, [100], duration, warmup, 5.0),
+        "T2": Scenario("T2", "small file, many keep-alive clients", 10 * KIB, [500], duration, warmup, 5.0),
         "T3": Scenario(
-            "T3", "50 MB, large-file throughput", 50 * MIB, [50, 500] if full else [50], duration, warmup, big_timeout
+            "T3", "large-file throughput", 50 * MIB, [50, 500] if full else [50], duration, warmup, big_timeout
         ),
         "T4": Scenario(
             "T4",

@@ -30,7 +30,7 @@ LISTENING = re.compile(r"Listening on http://")
 
 
 @dataclass
-class Launch:
+class ServerSetup:
     """What a server needs to start: where to listen, what to serve, where to write."""
 
     port: int
@@ -43,13 +43,13 @@ class Launch:
 class ServerSpec:
     name: str
     description: str
-    command: Callable[[Launch], list[str]]
+    command: Callable[[ServerSetup], list[str]]
     # None when the server can run here, else the one-line reason it is skipped.
     unavailable: Callable[[], str | None]
     env: dict[str, str] = field(default_factory=dict)
     ready_line: re.Pattern | None = None  # printed by the server once it accepts
     keep_alive: bool = True
-    prepare: Callable[[Launch], None] | None = None  # e.g. render nginx.conf
+    prepare: Callable[[ServerSetup], None] | None = None  # e.g. render nginx.conf
 
 
 # --- the adapters -----------------------------------------------------------------
@@ -61,9 +61,9 @@ def _core_missing() -> str | None:
     return "core/__main__.py does not exist yet"
 
 
-def _core_command(launch_: Launch) -> list[str]:
-    return [sys.executable, "-m", "core", "--host", "127.0.0.1", "--port", str(launch_.port),
-            "--directory", launch_.directory, "--workers", "1"]  # fmt: skip
+def _core_command(setup: ServerSetup) -> list[str]:
+    return [sys.executable, "-m", "core", "--host", "127.0.0.1", "--port", str(setup.port),
+            "--directory", setup.directory, "--workers", "1"]  # fmt: skip
 
 
 def _stage_module(prefix: str) -> str | None:
@@ -88,9 +88,9 @@ def _stage_accepts_host(module: str) -> bool:
 
 
 def _stage_spec(prefix: str, description: str, keep_alive: bool) -> ServerSpec:
-    def command(launch_: Launch) -> list[str]:
+    def command(setup: ServerSetup) -> list[str]:
         module = _stage_module(prefix)
-        cmd = [sys.executable, "-m", module, "--port", str(launch_.port), "--directory", launch_.directory]
+        cmd = [sys.executable, "-m", module, "--port", str(setup.port), "--directory", setup.directory]
         if _stage_accepts_host(module):
             cmd[3:3] = ["--host", "127.0.0.1"]
         return cmd
@@ -102,9 +102,9 @@ def _stage_spec(prefix: str, description: str, keep_alive: bool) -> ServerSpec:
 
 
 def _node_spec(mode: str, description: str) -> ServerSpec:
-    def command(launch_: Launch) -> list[str]:
+    def command(setup: ServerSetup) -> list[str]:
         return ["node", str(PEERS_DIR / "node_http.js"), "--mode", mode, "--host", "127.0.0.1",
-                "--port", str(launch_.port), "--directory", launch_.directory]  # fmt: skip
+                "--port", str(setup.port), "--directory", setup.directory]  # fmt: skip
 
     def unavailable() -> str | None:
         return None if shutil.which("node") else "node not found (apt-get install nodejs)"
@@ -113,7 +113,10 @@ def _node_spec(mode: str, description: str) -> ServerSpec:
 
 
 def _nginx_binary() -> str | None:
-    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+    # /usr/sbin is not on a normal user's PATH on Debian.
+    if shutil.which("nginx"):
+        return shutil.which("nginx")
+    return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
 
 
 def _nginx_configure_flags() -> str:
@@ -123,21 +126,21 @@ def _nginx_configure_flags() -> str:
         return ""
 
 
-def render_nginx_conf(launch_: Launch, configure_flags: str = "") -> str:
+def render_nginx_conf(setup: ServerSetup, configure_flags: str = "") -> str:
     """nginx.conf for one run, from bench/peers/nginx.conf.template."""
     # Temp paths must point into the scratch dir (the defaults under /var/lib/nginx need root
     # and are shared with the system's nginx); a module built without cannot take its directive.
     temp_paths = "\n".join(
-        f"    {module}_temp_path {launch_.workdir}/{module}_temp;"
+        f"    {module}_temp_path {setup.workdir}/{module}_temp;"
         for module in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
         if f"--without-http_{module}_module" not in configure_flags
     )
     values = {
         "@NOFILE@": str(launch.nofile_limit()),
-        "@CONNECTIONS@": str(max(1024, launch_.max_clients * 2 + 256)),
-        "@WORKDIR@": launch_.workdir,
-        "@PORT@": str(launch_.port),
-        "@DIRECTORY@": launch_.directory,
+        "@CONNECTIONS@": str(max(1024, setup.max_clients * 2 + 256)),
+        "@WORKDIR@": setup.workdir,
+        "@PORT@": str(setup.port),
+        "@DIRECTORY@": setup.directory,
         "@TEMP_PATHS@": temp_paths,
     }
     text = (PEERS_DIR / "nginx.conf.template").read_text()
@@ -146,14 +149,14 @@ def render_nginx_conf(launch_: Launch, configure_flags: str = "") -> str:
     return text
 
 
-def _nginx_prepare(launch_: Launch) -> None:
-    Path(launch_.workdir, "nginx.conf").write_text(render_nginx_conf(launch_, _nginx_configure_flags()))
+def _nginx_prepare(setup: ServerSetup) -> None:
+    Path(setup.workdir, "nginx.conf").write_text(render_nginx_conf(setup, _nginx_configure_flags()))
 
 
-def _nginx_command(launch_: Launch) -> list[str]:
+def _nginx_command(setup: ServerSetup) -> list[str]:
     # -p/-e keep even the first error-log write out of /var/log/nginx.
-    return [_nginx_binary(), "-p", launch_.workdir, "-c", f"{launch_.workdir}/nginx.conf",
-            "-e", f"{launch_.workdir}/error.log"]  # fmt: skip
+    return [_nginx_binary(), "-p", setup.workdir, "-c", f"{setup.workdir}/nginx.conf",
+            "-e", f"{setup.workdir}/error.log"]  # fmt: skip
 
 
 def _uvicorn_unavailable() -> str | None:
@@ -161,9 +164,9 @@ def _uvicorn_unavailable() -> str | None:
     return f"{' and '.join(missing)} not installed (pip install uvicorn httptools uvloop)" if missing else None
 
 
-def _uvicorn_command(launch_: Launch) -> list[str]:
+def _uvicorn_command(setup: ServerSetup) -> list[str]:
     return [sys.executable, "-m", "uvicorn", "bench.peers.uvicorn_app:app", "--host", "127.0.0.1",
-            "--port", str(launch_.port), "--http", "httptools", "--loop", "auto", "--backlog", "4096",
+            "--port", str(setup.port), "--http", "httptools", "--loop", "auto", "--backlog", "4096",
             "--no-access-log", "--log-level", "warning"]  # fmt: skip
 
 
@@ -212,20 +215,20 @@ def free_port() -> int:
 class RunningServer:
     """One started server: its PID, its port, and how to stop it."""
 
-    def __init__(self, spec: ServerSpec, launch_: Launch, cpus: set[int] | None):
+    def __init__(self, spec: ServerSpec, setup: ServerSetup, cpus: set[int] | None):
         self.spec = spec
-        self.launch = launch_
-        self.log_path = os.path.join(launch_.workdir, "server.log")
+        self.setup = setup
+        self.log_path = os.path.join(setup.workdir, "server.log")
         if spec.prepare:
-            spec.prepare(launch_)
+            spec.prepare(setup)
         env = dict(os.environ, **spec.env)
         if "BENCH_FILES_DIR" in spec.env:
-            env["BENCH_FILES_DIR"] = launch_.directory
+            env["BENCH_FILES_DIR"] = setup.directory
         # The server logs to a file, never to a pipe: a pipe nobody drains would block a
         # server that logs every request.  Its own session, so stop() reaches its children.
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                spec.command(launch_),
+                spec.command(setup),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -242,7 +245,7 @@ class RunningServer:
     def log_tail(self, lines: int = 5) -> str:
         """The last lines of the server's output and of its own error log (nginx's error.log)."""
         tail = []
-        for path in (self.log_path, os.path.join(self.launch.workdir, "error.log")):
+        for path in (self.log_path, os.path.join(self.setup.workdir, "error.log")):
             try:
                 with open(path, errors="replace") as f:
                     tail += f.read().strip().splitlines()[-lines:]
@@ -270,7 +273,7 @@ class RunningServer:
             return False
 
     def _probe(self, path: str) -> bool:
-        conn = http.client.HTTPConnection("127.0.0.1", self.launch.port, timeout=5)
+        conn = http.client.HTTPConnection("127.0.0.1", self.setup.port, timeout=5)
         try:
             conn.request("GET", path, headers={"Connection": "close"})
             resp = conn.getresponse()

@@ -113,8 +113,8 @@ def test_failed_runs_are_left_out_of_medians_and_noted():
 
 
 def test_nginx_config_is_complete_and_valid(tmp_path):
-    launch = servers.Launch(port=18080, directory=str(tmp_path / "files"), workdir=str(tmp_path), max_clients=4000)
-    text = servers.render_nginx_conf(launch)
+    setup = servers.ServerSetup(port=18080, directory=str(tmp_path / "files"), workdir=str(tmp_path), max_clients=4000)
+    text = servers.render_nginx_conf(setup)
     assert "@" not in text  # every placeholder filled
     for needle in ("daemon off;", "worker_processes 1;", "listen 127.0.0.1:18080", "sendfile on;",
                    "access_log off;", "keepalive_requests 100000;", f"alias {tmp_path}/files/;",
@@ -123,7 +123,7 @@ def test_nginx_config_is_complete_and_valid(tmp_path):
     nginx = servers._nginx_binary()
     if nginx:
         (tmp_path / "files").mkdir()
-        (tmp_path / "nginx.conf").write_text(servers.render_nginx_conf(launch, servers._nginx_configure_flags()))
+        (tmp_path / "nginx.conf").write_text(servers.render_nginx_conf(setup, servers._nginx_configure_flags()))
         check = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
                                 "-e", str(tmp_path / "error.log")], capture_output=True, text=True)  # fmt: skip
         assert check.returncode == 0, check.stderr
