@@ -44,3 +44,4 @@ cdef class RequestParser:
     cdef Request _finish_head(self)
     cdef object _take_body(self)
     cpdef object next_event(self)
+    cpdef bint in_progress(self)

@@ -173,6 +173,10 @@ cdef class RequestParser:
         """Bytes buffered but not yet consumed, e.g. the next pipelined request."""
         return PyBytes_FromStringAndSize(self._buf + self._pos, self._len - self._pos)
 
+    cpdef bint in_progress(self):
+        """Whether part of a request has been received but not all of it."""
+        return self._state != HEAD or self._have_request_line or self._pos < self._len
+
     # -- output ------------------------------------------------------------
 
     cpdef object next_event(self):

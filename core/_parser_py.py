@@ -57,6 +57,10 @@ class RequestParser:
         """Bytes buffered but not yet consumed, e.g. the next pipelined request."""
         return bytes(self._buf[self._pos:])
 
+    def in_progress(self) -> bool:
+        """Whether part of a request has been received but not all of it."""
+        return self._state != HEAD or self._request_line is not None or self._pos < len(self._buf)
+
     # -- output ------------------------------------------------------------
 
     def next_event(self):

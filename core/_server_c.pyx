@@ -30,6 +30,7 @@ from ._parser_c cimport Request, RequestParser
 
 import os
 import signal
+import traceback
 import time as _time
 
 from .errors import HTTPError, ParseError
@@ -37,11 +38,18 @@ from .events import END_OF_MESSAGE, NEED_DATA
 from .files import Upload
 from .workers import unblock_stop_signals
 from .response import CONTINUE, Response, date_field, error_response, serialize_head, STATUS_LINES, SERVER
-from .app import OCTETS
+from .app import file_fields
+from .timeouts import IDLE, HEAD, BODY, SENDING, LINGER, expiry_status, timeout_for
 
 
 cdef extern from "<time.h>" nogil:
     time_t time(time_t* t)
+    struct timespec:
+        time_t tv_sec
+        long tv_nsec
+    int clock_gettime(int clock, timespec* ts)
+    enum:
+        CLOCK_MONOTONIC
 
 cdef extern from "<sys/epoll.h>" nogil:
     ctypedef union epoll_data_t:
@@ -64,8 +72,9 @@ cdef extern from "<sys/socket.h>" nogil:
     ssize_t recv(int fd, void* buf, size_t n, int flags)
     int accept4(int fd, void* addr, void* addrlen, int flags)
     int setsockopt(int fd, int level, int optname, const void* optval, unsigned int optlen)
+    int shutdown(int fd, int how)
     enum:
-        MSG_NOSIGNAL, MSG_MORE, SOCK_NONBLOCK, SOCK_CLOEXEC
+        MSG_NOSIGNAL, MSG_MORE, SOCK_NONBLOCK, SOCK_CLOEXEC, SHUT_WR
 
 cdef extern from "<netinet/in.h>" nogil:
     enum:
@@ -86,6 +95,11 @@ cdef enum:
     # Cap on cached file entries (each holds an open descriptor).
     FILE_CACHE_ENTRIES = 1024
     SENDFILE_CHUNK = 1073741824
+
+# How often timeouts are checked, and how long accepting pauses when the
+# process is out of file descriptors (seconds).
+cdef double SWEEP_INTERVAL = 0.25
+cdef double EMFILE_PAUSE = 0.1
 
 cdef bytes M_GET = b"GET", M_HEAD = b"HEAD", FILES = b"/files/"
 cdef bytes HEAD_PREFIX = STATUS_LINES[200] + SERVER
@@ -112,6 +126,7 @@ cdef class FileEntry:
     cdef long long size
     cdef long mtime_sec, mtime_nsec
     cdef bytes head_rest       # the head after the Date field
+    cdef list fields           # app.file_fields of the file, for a head built afresh
 
 
 cdef class Conn:
@@ -126,6 +141,11 @@ cdef class Conn:
     cdef object request, body_sink, pending
     cdef bint closing, peer_closed
     cdef unsigned int events
+    cdef int phase                  # see core/timeouts.py
+    cdef double deadline            # when the phase's clock runs out
+    cdef long long requests         # answered on this connection
+    cdef bint linger_after          # closing because of an error: linger first
+    cdef bint lingering
 
     def __cinit__(self):
         self.out = NULL
@@ -206,13 +226,63 @@ cdef class Conn:
         self.request = None
 
 
+cdef inline double monotonic() nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
+
+cdef extern from "<strings.h>" nogil:
+    int strncasecmp(const char* a, const char* b, size_t n)
+
+
+cdef bint may_change_file_answer(list headers):
+    """Whether a request carries a field that can change how a file is answered.
+
+    Range, the conditionals of RFC 9110 §13 and Accept-Encoding: a request
+    with any of them goes to app.handle, not the cached head.  Names compare
+    case-insensitively in C, by length first; no Python call per field.
+    """
+    cdef tuple header
+    cdef bytes name
+    cdef const char* s
+    cdef Py_ssize_t n
+    for header in headers:
+        name = <bytes>header[0]
+        s = PyBytes_AS_STRING(name)
+        n = PyBytes_GET_SIZE(name)
+        if n == 5:
+            if strncasecmp(s, b"range", 5) == 0:
+                return True
+        elif n == 8:
+            if strncasecmp(s, b"if-range", 8) == 0 or strncasecmp(s, b"if-match", 8) == 0:
+                return True
+        elif n == 13:
+            if strncasecmp(s, b"if-none-match", 13) == 0:
+                return True
+        elif n == 15:
+            if strncasecmp(s, b"accept-encoding", 15) == 0:
+                return True
+        elif n == 17:
+            if strncasecmp(s, b"if-modified-since", 17) == 0:
+                return True
+        elif n == 19:
+            if strncasecmp(s, b"if-unmodified-since", 19) == 0:
+                return True
+    return False
+
+
 cdef class Worker:
     cdef int epfd, listen_fd
     cdef object listener, app, limits
     cdef double graceful_timeout
     cdef dict conns
     cdef dict file_cache
-    cdef bint stopping
+    cdef bint stopping, accepting
+    cdef double now, accept_paused_until
+    cdef double timeouts[5]         # by phase, from Limits via timeouts.timeout_for
+    cdef Py_ssize_t max_connections
+    cdef long long max_keepalive_requests
     cdef char* scratch
 
     def __cinit__(self):
@@ -232,6 +302,13 @@ cdef class Worker:
         self.conns = {}
         self.file_cache = {}
         self.stopping = False
+        self.accepting = False
+        self.accept_paused_until = 0
+        for phase in (IDLE, HEAD, BODY, SENDING, LINGER):
+            self.timeouts[phase] = timeout_for(phase, limits)
+        self.max_connections = limits.max_connections
+        self.max_keepalive_requests = limits.max_keepalive_requests
+        self.now = monotonic()
 
     def stop(self, *_):
         self.stopping = True
@@ -243,6 +320,7 @@ cdef class Worker:
         cdef unsigned int mask
         cdef Conn conn
         cdef object deadline = None
+        cdef double next_sweep = 0
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
         unblock_stop_signals()      # a stop that came during start-up is delivered now
@@ -250,29 +328,28 @@ cdef class Worker:
         self.epfd = epoll_create1(EPOLL_CLOEXEC)
         if self.epfd < 0:
             raise OSError(errno, "epoll_create1 failed")
-        ev.events = EPOLLIN
-        ev.data.fd = self.listen_fd
-        epoll_ctl(self.epfd, EPOLL_CTL_ADD, self.listen_fd, &ev)
+        self.set_accepting(True)
         try:
             while True:
                 if self.stopping and deadline is None:
                     # Stop accepting; let in-flight responses finish, bounded in time.
                     deadline = _time.monotonic() + self.graceful_timeout
-                    epoll_ctl(self.epfd, EPOLL_CTL_DEL, self.listen_fd, NULL)
+                    self.set_accepting(False)
                     self.listener.close()
                     self.listen_fd = -1
                     for conn in list(self.conns.values()):
-                        if conn.request is None and conn.out_len == 0 and conn.file_left == 0:
+                        if conn.phase == IDLE:
                             self.drop(conn)
                 if deadline is not None and (not self.conns or _time.monotonic() > deadline):
                     break
                 with nogil:
-                    n = epoll_wait(self.epfd, events, MAX_EVENTS, 1000 if deadline is None else 100)
+                    n = epoll_wait(self.epfd, events, MAX_EVENTS, 250 if deadline is None else 100)
                 if n < 0:
                     if errno == EINTR:
                         PyErr_CheckSignals()      # run the SIGTERM handler
                         continue
                     raise OSError(errno, "epoll_wait failed")
+                self.now = monotonic()
                 for i in range(n):
                     fd = events[i].data.fd
                     if fd == self.listen_fd:
@@ -282,9 +359,17 @@ cdef class Worker:
                     if conn is None:
                         continue
                     mask = events[i].events
-                    if mask & (EPOLLIN | EPOLLERR | EPOLLHUP):
-                        self.on_readable(conn)
-                    self.after_io(conn)
+                    try:
+                        if mask & (EPOLLIN | EPOLLERR | EPOLLHUP):
+                            self.on_readable(conn)
+                        self.after_io(conn, True)
+                    except Exception:
+                        # A bug must cost one connection, never the worker.
+                        traceback.print_exc()
+                        self.drop(conn)
+                if self.now >= next_sweep:
+                    next_sweep = self.now + SWEEP_INTERVAL
+                    self.sweep()
         finally:
             for conn in list(self.conns.values()):
                 self.drop(conn)
@@ -293,15 +378,30 @@ cdef class Worker:
             self.file_cache.clear()
             close(self.epfd)
 
+    cdef set_accepting(self, bint accepting):
+        cdef epoll_event ev
+        if accepting == self.accepting or (accepting and self.stopping):
+            return
+        ev.events = EPOLLIN
+        ev.data.fd = self.listen_fd
+        epoll_ctl(self.epfd, EPOLL_CTL_ADD if accepting else EPOLL_CTL_DEL, self.listen_fd, &ev)
+        self.accepting = accepting
+
     cdef accept(self):
         cdef int fd, one = 1, i
         cdef epoll_event ev
         cdef Conn conn
         for i in range(64):
+            if len(self.conns) >= self.max_connections:
+                self.set_accepting(False)   # the kernel's backlog holds the rest
+                return
             fd = accept4(self.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)
             if fd < 0:
-                # EAGAIN: done. EMFILE/ENFILE/ENOBUFS/ENOMEM: leave the rest
-                # in the backlog rather than crash or spin.
+                if errno != EAGAIN and errno != EINTR:
+                    # EMFILE, ENFILE, ENOBUFS, ENOMEM: pause rather than spin on
+                    # a listener that stays readable; the backlog holds the rest.
+                    self.set_accepting(False)
+                    self.accept_paused_until = self.now + EMFILE_PAUSE
                 return
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
             conn = Conn.__new__(Conn)
@@ -312,9 +412,14 @@ cdef class Worker:
             ev.events = EPOLLIN
             ev.data.fd = fd
             epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev)
+            self.enter_phase(conn, IDLE)
 
     cdef on_readable(self, Conn conn):
-        cdef ssize_t n = recv(conn.fd, self.scratch, SCRATCH_SIZE, 0)
+        cdef ssize_t n
+        if conn.lingering:
+            self.discard_input(conn)
+            return
+        n = recv(conn.fd, self.scratch, SCRATCH_SIZE, 0)
         if n < 0:
             if errno == EAGAIN or errno == EINTR:
                 return
@@ -325,6 +430,18 @@ cdef class Worker:
             return
         conn.parser._append(self.scratch, n)
         self.process(conn)
+
+    cdef discard_input(self, Conn conn):
+        """While lingering: read and drop what the client still sends, until it closes."""
+        cdef ssize_t n
+        while True:
+            n = recv(conn.fd, self.scratch, SCRATCH_SIZE, 0)
+            if n > 0:
+                continue
+            if n < 0 and (errno == EAGAIN or errno == EINTR):
+                return
+            conn.peer_closed = True
+            return
 
     cdef process(self, Conn conn):
         """Handle every complete request in the buffer, until output backs up."""
@@ -355,7 +472,7 @@ cdef class Worker:
         conn.request = request
         if (request.method == M_GET or request.method == M_HEAD) and not request.chunked \
                 and request.content_length == 0 and request.target.startswith(FILES) \
-                and b"?" not in request.target:
+                and b"?" not in request.target and not may_change_file_answer(request.headers):
             conn.pending = self.cached_file(request.target)
             if conn.pending is not None:
                 return
@@ -393,7 +510,10 @@ cdef class Worker:
         entry.size = info.st_size
         entry.mtime_sec = info.st_mtime_ns // 1000000000
         entry.mtime_nsec = info.st_mtime_ns % 1000000000
-        head = serialize_head(Response(200, [OCTETS], fd=fd, length=info.st_size), True)
+        # The same fields app.handle gives this file (ETag, Last-Modified, ...):
+        # they change only with size and mtime, and then the entry is replaced.
+        entry.fields = file_fields(info)
+        head = serialize_head(Response(200, entry.fields, fd=fd, length=info.st_size), True)
         entry.head_rest = head[len(HEAD_PREFIX) + len(current_date()):]
         if not head.startswith(HEAD_PREFIX + current_date()):
             raise AssertionError("response head layout changed; update the file cache")
@@ -407,11 +527,14 @@ cdef class Worker:
     cdef end_of_request(self, Conn conn):
         cdef Request request = conn.request
         cdef FileEntry entry
+        cdef bint keep_alive
         sink, response = conn.body_sink, conn.pending
         conn.request = conn.body_sink = conn.pending = None
+        conn.requests += 1
+        keep_alive = request.keep_alive and conn.requests < self.max_keepalive_requests
         if type(response) is FileEntry:
             entry = response
-            if request.keep_alive:
+            if keep_alive:
                 conn.queue_bytes(HEAD_PREFIX)
                 conn.queue_bytes(current_date())
                 conn.queue_bytes(entry.head_rest)
@@ -422,7 +545,7 @@ cdef class Worker:
                     conn.file_left = entry.size
                 return
             # Closing after this one: take the general path (adds Connection: close).
-            response = Response(200, [OCTETS], fd=os.dup(entry.fd), length=entry.size)
+            response = Response(200, entry.fields, fd=os.dup(entry.fd), length=entry.size)
             response.head_only = request.method == M_HEAD
         if sink is not None:
             try:
@@ -430,11 +553,12 @@ cdef class Worker:
                 response = Response(201)
             except HTTPError as error:
                 response = error_response(error.status, error.message, error.close)
-        self.respond(conn, response, request.keep_alive and not response.close)
+        self.respond(conn, response, keep_alive and not response.close)
 
     cdef fail(self, Conn conn, error):
         """Answer an error the stream cannot recover from, then close."""
         conn.abandon()
+        conn.linger_after = True
         self.respond(conn, error_response(error.status, error.message), False)
 
     cdef respond(self, Conn conn, response, bint keep_alive):
@@ -452,9 +576,9 @@ cdef class Worker:
         if not keep_alive:
             conn.closing = True
 
-    cdef after_io(self, Conn conn):
+    cdef after_io(self, Conn conn, bint progressed=False):
         """Send what can be sent, then decide what to wait for next."""
-        cdef int result
+        cdef int result, phase
         cdef Py_ssize_t out_before
         cdef long long file_before
         cdef unsigned int events
@@ -467,7 +591,10 @@ cdef class Worker:
             if result == 0:
                 break                   # the socket is full: wait until writable
             if conn.closing:
-                self.drop(conn)
+                if conn.linger_after and not conn.peer_closed:
+                    self.start_lingering(conn)
+                else:
+                    self.drop(conn)
                 return
             out_before, file_before = conn.out_len, conn.file_left
             self.process(conn)          # requests held back while output was queued
@@ -485,6 +612,55 @@ cdef class Worker:
             ev.events = events
             ev.data.fd = conn.fd
             epoll_ctl(self.epfd, EPOLL_CTL_MOD, conn.fd, &ev)
+        if conn.out_len or conn.file_left:
+            phase = SENDING
+        elif conn.request is not None:
+            phase = BODY
+        elif conn.parser.in_progress():
+            phase = HEAD
+        else:
+            phase = IDLE    # the keep-alive clock starts only now that all is sent
+        if phase != conn.phase or (progressed and (phase == BODY or phase == SENDING)):
+            self.enter_phase(conn, phase)
+
+    cdef inline void enter_phase(self, Conn conn, int phase):
+        conn.phase = phase
+        conn.deadline = self.now + self.timeouts[phase]
+
+    cdef start_lingering(self, Conn conn):
+        """RFC 9112 §9.6: shut our side, then drain the client's before closing."""
+        cdef epoll_event ev
+        conn.lingering = True
+        if shutdown(conn.fd, SHUT_WR) != 0:
+            self.drop(conn)
+            return
+        if conn.events != EPOLLIN:
+            conn.events = EPOLLIN
+            ev.events = EPOLLIN
+            ev.data.fd = conn.fd
+            epoll_ctl(self.epfd, EPOLL_CTL_MOD, conn.fd, &ev)
+        self.enter_phase(conn, LINGER)
+
+    cdef sweep(self):
+        """Close (or answer 408) every connection whose clock ran out."""
+        cdef Conn conn
+        cdef double now = self.now
+        expired = [c for c in self.conns.values() if (<Conn>c).deadline <= now]
+        for conn in expired:
+            if conn.lingering or conn.peer_closed:
+                self.drop(conn)
+                continue
+            status = expiry_status(conn.phase)
+            if status is None:
+                self.drop(conn)
+                continue
+            which = "header" if conn.phase == HEAD else "body"
+            self.fail(conn, HTTPError(status, f"request {which} not received within "
+                                              f"{which}_timeout={self.timeouts[conn.phase]} s"))
+            self.after_io(conn)
+        if not self.accepting and self.now >= self.accept_paused_until \
+                and len(self.conns) < self.max_connections:
+            self.set_accepting(True)
 
     cdef drop(self, Conn conn):
         if self.conns.pop(conn.fd, None) is None:

@@ -18,6 +18,7 @@ import selectors
 import signal
 import socket
 import time
+import traceback
 
 from .errors import HTTPError
 from .events import END_OF_MESSAGE, NEED_DATA
@@ -25,16 +26,22 @@ from .files import Upload
 from .workers import unblock_stop_signals
 from .parser import ParseError, RequestParser
 from .response import CONTINUE, Response, error_response, serialize_head
+from .timeouts import BODY, HEAD, IDLE, LINGER, REFRESHED_ON_PROGRESS, SENDING, expiry_status, timeout_for
 
 RECV_SIZE = 256 * 1024
 # Stop parsing pipelined requests once this much is queued for sending.
 HIGH_WATER = 256 * 1024
+# How often timeouts are checked, and how long accepting pauses when the
+# process is out of file descriptors.
+SWEEP_INTERVAL = 0.25
+EMFILE_PAUSE = 0.1
 EVENT_READ, EVENT_WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 
 class Connection:
     __slots__ = ("sock", "fd", "app", "parser", "out", "out_bytes", "file", "request", "body_sink",
-                 "pending", "closing", "peer_closed", "events")
+                 "pending", "closing", "peer_closed", "events", "phase", "deadline", "requests",
+                 "linger_after", "lingering")
 
     def __init__(self, sock, app, limits):
         self.sock = sock
@@ -50,10 +57,18 @@ class Connection:
         self.closing = False     # close once everything queued has been sent
         self.peer_closed = False
         self.events = EVENT_READ
+        self.phase = IDLE
+        self.deadline = 0.0      # set by Worker.after_io
+        self.requests = 0        # answered on this connection
+        self.linger_after = False   # closing because of an error: linger first
+        self.lingering = False
 
     # -- reading and dispatching -------------------------------------------------
 
     def on_readable(self):
+        if self.lingering:
+            self.discard_input()
+            return
         try:
             data = self.sock.recv(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
@@ -66,6 +81,17 @@ class Connection:
             return
         self.parser.feed(data)
         self.process()
+
+    def discard_input(self):
+        """While lingering: read and drop what the client still sends, until it closes."""
+        try:
+            while self.sock.recv(RECV_SIZE):
+                pass
+            self.peer_closed = True
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            self.peer_closed = True
 
     def process(self):
         """Handle every complete request in the buffer, until output backs up."""
@@ -108,22 +134,27 @@ class Connection:
     def end_of_request(self):
         request, sink, response = self.request, self.body_sink, self.pending
         self.request = self.body_sink = self.pending = None
+        self.requests += 1
         if sink is not None:
             try:
                 sink.finish()
                 response = Response(201)
             except HTTPError as error:
                 response = error_response(error.status, error.message, error.close)
-        self.respond(response, request.keep_alive and not response.close)
+        keep_alive = (request.keep_alive and not response.close
+                      and self.requests < self.parser.limits.max_keepalive_requests)
+        self.respond(response, keep_alive)
 
     def fail(self, error):
         """Answer an error the stream cannot recover from, then close."""
+        self.request = None
         if self.body_sink is not None:
             self.body_sink.abort()
             self.body_sink = None
         if self.pending is not None and self.pending.fd >= 0:
             os.close(self.pending.fd)
         self.pending = None
+        self.linger_after = True
         self.respond(error_response(error.status, error.message), False)
 
     def respond(self, response, keep_alive):
@@ -149,7 +180,21 @@ class Connection:
     # -- sending -------------------------------------------------------------------
 
     def flush(self):
-        """Send what is queued; return True when everything has been sent."""
+        """Send what is queued; return True when everything has been sent.
+
+        A peer that has gone away (EPIPE, ECONNRESET) counts as done, with the
+        connection marked to close.
+        """
+        try:
+            return self._send_queued()
+        except OSError:
+            self.out.clear()
+            self.out_bytes = 0
+            self.peer_closed = self.closing = True
+            self.linger_after = False
+            return True
+
+    def _send_queued(self):
         sock = self.sock
         while self.out:
             try:
@@ -207,6 +252,9 @@ class Worker:
         self.selector = selectors.DefaultSelector()
         self.connections = {}
         self.stopping = False
+        self.accepting = False
+        self.accept_paused_until = 0.0
+        self.now = time.monotonic()
 
     def stop(self, *_):
         self.stopping = True
@@ -216,54 +264,84 @@ class Worker:
         signal.signal(signal.SIGINT, self.stop)
         unblock_stop_signals()      # a stop that came during start-up is delivered now
         self.listener.setblocking(False)
-        self.selector.register(self.listener, EVENT_READ, None)
+        self.set_accepting(True)
         deadline = None
+        next_sweep = 0.0
         while True:
             if self.stopping and deadline is None:
                 # Stop accepting; let in-flight responses finish, bounded in time.
                 deadline = time.monotonic() + self.graceful_timeout
-                self.selector.unregister(self.listener)
+                self.set_accepting(False)
                 self.listener.close()
                 for conn in list(self.connections.values()):
-                    if conn.request is None and not conn.out and conn.file is None:
+                    if conn.phase == IDLE:
                         self.drop(conn)
             if deadline is not None and (not self.connections or time.monotonic() > deadline):
                 break
-            for key, mask in self.selector.select(1.0 if deadline is None else 0.1):
+            ready = self.selector.select(SWEEP_INTERVAL if deadline is None else 0.1)
+            self.now = time.monotonic()
+            for key, mask in ready:
                 conn = key.data
                 if conn is None:
                     self.accept()
                     continue
-                if mask & EVENT_READ:
-                    conn.on_readable()
-                self.after_io(conn)
+                try:
+                    if mask & EVENT_READ:
+                        conn.on_readable()
+                    self.after_io(conn, progressed=True)
+                except Exception:
+                    # A bug must cost one connection, never the worker.
+                    traceback.print_exc()
+                    self.drop(conn)
+            if self.now >= next_sweep:
+                next_sweep = self.now + SWEEP_INTERVAL
+                self.sweep()
         for conn in list(self.connections.values()):
             self.drop(conn)
         self.selector.close()
 
+    def set_accepting(self, accepting):
+        if accepting != self.accepting and not (accepting and self.stopping):
+            if accepting:
+                self.selector.register(self.listener, EVENT_READ, None)
+            else:
+                self.selector.unregister(self.listener)
+            self.accepting = accepting
+
     def accept(self):
         for _ in range(64):
+            if len(self.connections) >= self.limits.max_connections:
+                self.set_accepting(False)   # the kernel's backlog holds the rest
+                return
             try:
                 sock, _ = self.listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as error:
                 if error.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    return      # out of descriptors: leave the rest in the backlog
+                    # Out of descriptors or memory: pause rather than spin on a
+                    # listener that stays readable; the backlog holds the rest.
+                    self.set_accepting(False)
+                    self.accept_paused_until = self.now + EMFILE_PAUSE
+                    return
                 raise
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = Connection(sock, self.app, self.limits)
             self.connections[conn.fd] = conn
             self.selector.register(sock, EVENT_READ, conn)
+            self.enter_phase(conn, IDLE)
 
-    def after_io(self, conn):
+    def after_io(self, conn, progressed=False):
         """Send what can be sent, then decide what to wait for next."""
         while True:
             if not conn.flush():
                 break                   # the socket is full: wait until writable
             if conn.closing:
-                self.drop(conn)
+                if conn.linger_after and not conn.peer_closed:
+                    self.start_lingering(conn)
+                else:
+                    self.drop(conn)
                 return
             before = conn.out_bytes, conn.file
             conn.process()              # requests held back while output was queued
@@ -279,6 +357,52 @@ class Worker:
         if events != conn.events:
             conn.events = events
             self.selector.modify(conn.sock, events, conn)
+        if conn.out or conn.file is not None:
+            phase = SENDING
+        elif conn.request is not None:
+            phase = BODY
+        elif conn.parser.in_progress():
+            phase = HEAD
+        else:
+            phase = IDLE    # the keep-alive clock starts only now that all is sent
+        if phase != conn.phase or (progressed and phase in REFRESHED_ON_PROGRESS):
+            self.enter_phase(conn, phase)
+
+    def enter_phase(self, conn, phase):
+        conn.phase = phase
+        conn.deadline = self.now + timeout_for(phase, self.limits)
+
+    def start_lingering(self, conn):
+        """RFC 9112 §9.6: shut our side, then drain the client's before closing."""
+        conn.lingering = True
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.drop(conn)
+            return
+        if conn.events != EVENT_READ:
+            conn.events = EVENT_READ
+            self.selector.modify(conn.sock, EVENT_READ, conn)
+        self.enter_phase(conn, LINGER)
+
+    def sweep(self):
+        """Close (or answer 408) every connection whose clock ran out."""
+        now = self.now
+        for conn in [c for c in self.connections.values() if c.deadline <= now]:
+            if conn.lingering or conn.peer_closed:
+                self.drop(conn)
+                continue
+            status = expiry_status(conn.phase)
+            if status is None:
+                self.drop(conn)
+                continue
+            which = "header" if conn.phase == HEAD else "body"
+            conn.fail(HTTPError(status, f"request {which} not received within "
+                                        f"{which}_timeout={timeout_for(conn.phase, self.limits)} s"))
+            self.after_io(conn)
+        if not self.accepting and self.now >= self.accept_paused_until \
+                and len(self.connections) < self.limits.max_connections:
+            self.set_accepting(True)
 
     def drop(self, conn):
         self.connections.pop(conn.fd, None)

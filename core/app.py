@@ -3,24 +3,71 @@
 Both send loops call this module; it never touches a socket.  ``handle``
 returns a Response, or for an upload an ``Upload`` that the connection feeds
 with the body and then ``finish``es.
+
+Files are answered as nginx answers them: ETag and Last-Modified, the
+conditional requests of RFC 9110 §13, one byte range (§14), and gzip -- a
+name.gz lying beside the file, else a compressed copy cached in memory.  The
+rules are in conditional.py; this module picks the representation and the
+status.
 """
 import gzip
+import os
 
+from .conditional import (UNSATISFIABLE, byte_range, field, http_date, if_range_holds,
+                          precondition_status, validators)
 from .encoding import accepts_gzip
 from .errors import HTTPError
+from .files import GzipCache
+from .limits import DEFAULT_LIMITS
 from .response import Response, error_response
 
 TEXT = (b"Content-Type", b"text/plain")
 OCTETS = (b"Content-Type", b"application/octet-stream")
 VARY = (b"Vary", b"Accept-Encoding")
+GZIP = (b"Content-Encoding", b"gzip")
+ACCEPT_RANGES = (b"Accept-Ranges", b"bytes")
 READ_METHODS = (b"GET", b"HEAD")
+# The preconditions that apply to an upload (If-Modified-Since is for GET/HEAD only).
+WRITE_PRECONDITIONS = (b"if-match", b"if-none-match", b"if-unmodified-since")
+
+
+def file_fields(info, tag=None, gzipped=False) -> list:
+    """The fields of a 200 for a file (info: its stat result).
+
+    app.handle and the compiled loop's cached heads both build their fields
+    here, so the two paths cannot answer differently.  Vary is on every file
+    response: whether a file is sent compressed always depends on
+    Accept-Encoding, as a name.gz may lie beside any file.  Accept-Ranges
+    only where ranges of these very bytes are served: a Range request gets
+    the file as it is, never a part of its gzip form.
+    """
+    file_etag, modified = validators(info)
+    fields = [OCTETS, GZIP] if gzipped else [OCTETS]
+    fields += [(b"ETag", tag or file_etag), (b"Last-Modified", http_date(modified))]
+    if not gzipped:
+        fields.append(ACCEPT_RANGES)
+    fields.append(VARY)
+    return fields
 
 
 class App:
-    def __init__(self, files):
+    def __init__(self, files, limits=DEFAULT_LIMITS):
         self.files = files
+        self.gzip_cache = GzipCache(limits.gzip_max_file_bytes, limits.gzip_cache_bytes)
 
     def handle(self, request):
+        try:
+            return self.route(request)
+        except HTTPError as error:
+            if request.method != b"HEAD":
+                raise
+            # Answered here rather than by the loop so that HEAD gets the head
+            # of the error and no body (RFC 9110 §9.3.2).
+            response = error_response(error.status, error.message, error.close)
+            response.head_only = True
+            return response
+
+    def route(self, request):
         path = request_path(request.target)
         method = request.method
         if path.startswith(b"/files/"):
@@ -28,7 +75,7 @@ class App:
                 # RFC 9110 §15.5.12: an upload must say how long it is.
                 if request.content_length == 0 and not request.chunked and request.get(b"content-length") is None:
                     raise HTTPError(411, "POST needs a Content-Length", close=False)
-                return self.files.upload(path[7:])
+                return self.upload(request, path[7:])
             allowed = b"GET, HEAD, POST"
         else:
             allowed = b"GET, HEAD"
@@ -46,11 +93,81 @@ class App:
             return error_response(405, f"method not allowed; allowed: {allowed.decode()}", False,
                                   [(b"Allow", allowed)])
         if response is None:
-            fd, info, _ = self.files.open_for_reading(path[7:])
-            response = Response(200, [OCTETS], fd=fd, length=info.st_size)
+            response = self.file_response(request, path[7:])
         if method == b"HEAD":
             response.head_only = True
         return response
+
+    def upload(self, request, raw_name: bytes):
+        """The Upload for POST /files/{name}, once its preconditions hold (RFC 9110 §13.2.2)."""
+        if any(field(request, name) is not None for name in WRITE_PRECONDITIONS):
+            info = self.files.stat_existing(raw_name)
+            current, modified = (None, None) if info is None else validators(info)
+            if precondition_status(request, current, modified, safe=False):
+                raise HTTPError(412, "precondition failed: the file is not in the state the request expects",
+                                close=False)
+        return self.files.upload(raw_name)
+
+    def file_response(self, request, raw_name: bytes) -> Response:
+        """GET or HEAD of a file: 200, 206, 304, 412 or 416."""
+        fd, info, path = self.files.open_for_reading(raw_name)
+        opened = [fd]           # every descriptor but the one the response sends is closed here
+        response = None
+        try:
+            response = self._file_response(request, fd, info, path, opened)
+            return response
+        finally:
+            for descriptor in opened:
+                if response is None or descriptor != response.fd:
+                    os.close(descriptor)
+
+    def _file_response(self, request, fd, info, path, opened) -> Response:
+        size = info.st_size
+        # RFC 9110 §14.2: Range is defined for GET only; HEAD ignores it.
+        range_value = field(request, b"range") if request.method == b"GET" else None
+        tag, modified = validators(info)
+        fields, body, body_fd, length = None, None, fd, size
+        # RFC 9110 §12.5.3: gzip when accepted, but a Range request gets the
+        # file as it is: a part of a compressed form is of no use to anyone.
+        if range_value is None and accepts_gzip(field(request, b"accept-encoding")):
+            sibling = self.files.open_gzip_sibling(path)
+            if sibling is not None:
+                body_fd, gz_info = sibling
+                opened.append(body_fd)
+                (tag, modified), length = validators(gz_info), gz_info.st_size
+                fields = file_fields(gz_info, tag, gzipped=True)
+            else:
+                body = self.gzip_cache.get(path, fd, info)
+                if body is not None:
+                    # Weak: the bytes depend on the zlib version and level, not
+                    # only on the file, so only their meaning is promised (§8.8.1).
+                    tag = b'W/"%x-%x-gzip"' % (info.st_mtime_ns, size)
+                    fields = file_fields(info, tag, gzipped=True)
+        if fields is None:
+            fields = file_fields(info, tag)
+        status = precondition_status(request, tag, modified, safe=True)
+        if status == 304:
+            # RFC 9110 §15.4.5: the validators and Vary of the 200, no content.
+            return Response(304, [(b"ETag", tag), (b"Last-Modified", http_date(modified)), VARY])
+        if status == 412:
+            raise HTTPError(412, "precondition failed: the file is not in the state the request expects",
+                            close=False)
+        if body is not None:
+            return Response(200, fields, body)
+        if range_value is not None:
+            if_range = field(request, b"if-range")
+            # §13.1.5: a Range whose If-Range does not hold is ignored: all of the new file.
+            if if_range is None or if_range_holds(if_range, tag, modified):
+                part = byte_range(range_value, size)
+                if part is UNSATISFIABLE:
+                    return error_response(416, f"no byte of the range is within the file's {size} bytes",
+                                          False, [(b"Content-Range", b"bytes */%d" % size)])
+                if part is not None:
+                    offset, length = part
+                    content_range = b"bytes %d-%d/%d" % (offset, offset + length - 1, size)
+                    return Response(206, fields + [(b"Content-Range", content_range)],
+                                    fd=fd, offset=offset, length=length)
+        return Response(200, fields, fd=body_fd, length=length)
 
 
 def request_path(target: bytes) -> bytes:

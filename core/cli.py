@@ -1,5 +1,6 @@
 """``python -m core``: command-line options, in the style of uvicorn and gunicorn."""
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -24,10 +25,12 @@ def parse_args(argv=None):
                         help="worker processes sharing the port (default: number of CPUs)")
     parser.add_argument("--graceful-timeout", type=float, default=30.0,
                         help="seconds a stopping worker lets in-flight responses finish (default 30)")
-    parser.add_argument("--max-body", type=int, default=DEFAULT_LIMITS.max_body_bytes,
-                        help=f"largest request body in bytes (default {DEFAULT_LIMITS.max_body_bytes})")
-    parser.add_argument("--max-header-bytes", type=int, default=DEFAULT_LIMITS.max_header_bytes,
-                        help=f"largest header section (default {DEFAULT_LIMITS.max_header_bytes})")
+    limits = parser.add_argument_group("limits and timeouts (see core/limits.py)")
+    for field in dataclasses.fields(Limits):
+        default = getattr(DEFAULT_LIMITS, field.name)
+        limits.add_argument("--" + field.name.replace("_", "-"), type=type(default), default=default,
+                            metavar="SECONDS" if isinstance(default, float) else "N",
+                            help=f"default {default}")
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be 0..65535, not {args.port}")
@@ -35,7 +38,11 @@ def parse_args(argv=None):
         parser.error(f"--workers must be at least 1, not {args.workers}")
     if not os.path.isdir(args.directory):
         parser.error(f"--directory {args.directory!r} is not a directory")
-    args.limits = Limits(max_body_bytes=args.max_body, max_header_bytes=args.max_header_bytes)
+    values = {field.name: getattr(args, field.name) for field in dataclasses.fields(Limits)}
+    bad = [name for name, value in values.items() if value <= 0]
+    if bad:
+        parser.error(f"--{bad[0].replace('_', '-')} must be positive")
+    args.limits = Limits(**values)
     return args
 
 

@@ -1,7 +1,9 @@
-"""Files under --directory: safe path resolution, opening for sendfile, atomic uploads."""
+"""Files under --directory: safe path resolution, opening for sendfile, compressed copies, atomic uploads."""
+import gzip
 import os
 import stat
 import tempfile
+from collections import OrderedDict
 from urllib.parse import unquote_to_bytes
 
 from .errors import HTTPError
@@ -47,6 +49,33 @@ class FileRoot:
             raise HTTPError(404, "no such file", close=False)
         return fd, info, path
 
+    def open_gzip_sibling(self, path: str):
+        """(fd, stat result) of the regular file path + ".gz", or None.
+
+        Its real path is checked like any other, so a name.gz that links out
+        of the directory is never served.
+        """
+        sibling = os.path.realpath(path + ".gz")
+        if not sibling.startswith(self._root_prefix):
+            return None
+        try:
+            fd = os.open(sibling, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            return None
+        return fd, info
+
+    def stat_existing(self, raw_name: bytes):
+        """The stat result of the regular file a name resolves to, None if there is none."""
+        try:
+            info = os.stat(self.resolve(raw_name))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return info if stat.S_ISREG(info.st_mode) else None
+
     def upload(self, raw_name: bytes) -> "Upload":
         path = self.resolve(raw_name)
         if not os.path.isdir(os.path.dirname(path)):
@@ -54,6 +83,70 @@ class FileRoot:
         if os.path.isdir(path):
             raise HTTPError(409, "a directory has that name", close=False)
         return Upload(path)
+
+
+class GzipCache:
+    """gzip copies of small files, each compressed once and kept while it is used.
+
+    Keyed by real path and checked against (size, mtime_ns), so a changed
+    file is compressed afresh and its old copy dropped at once.  The total
+    (compressed bytes plus a fixed overhead per entry) stays within
+    max_total_bytes, least recently used out first.  A file whose gzip form
+    would not be smaller is remembered as such and sent as it is.
+    """
+
+    ENTRY_OVERHEAD = 256
+    LEVEL = 6       # zlib's default: most of level 9's gain at a fraction of its time
+
+    def __init__(self, max_file_bytes: int, max_total_bytes: int):
+        self.max_file_bytes = max_file_bytes
+        self.max_total_bytes = max_total_bytes
+        self._entries = OrderedDict()       # path -> (size, mtime_ns, gzip bytes or None)
+        self._total = 0
+
+    def compressible(self, info) -> bool:
+        size = info.st_size
+        return 0 < size <= self.max_file_bytes and size + self.ENTRY_OVERHEAD <= self.max_total_bytes
+
+    def get(self, path: str, fd: int, info):
+        """The gzip form of the file open as fd, or None when it is to be sent as it is."""
+        if not self.compressible(info):
+            return None
+        entry = self._entries.get(path)
+        if entry is not None:
+            if entry[0] == info.st_size and entry[1] == info.st_mtime_ns:
+                self._entries.move_to_end(path)
+                return entry[2]
+            self._drop(path)
+        data = _read_whole(fd, info.st_size)
+        after = os.fstat(fd)
+        if data is None or (after.st_size, after.st_mtime_ns) != (info.st_size, info.st_mtime_ns):
+            return None             # written to while we read: send it as it is, cache nothing
+        compressed = gzip.compress(data, compresslevel=self.LEVEL, mtime=0)
+        if len(compressed) >= len(data):
+            compressed = None
+        self._entries[path] = (info.st_size, info.st_mtime_ns, compressed)
+        self._total += self._cost(compressed)
+        while self._total > self.max_total_bytes:
+            self._drop(next(iter(self._entries)))
+        return compressed
+
+    def _cost(self, compressed) -> int:
+        return self.ENTRY_OVERHEAD + (len(compressed) if compressed else 0)
+
+    def _drop(self, path):
+        self._total -= self._cost(self._entries.pop(path)[2])
+
+
+def _read_whole(fd: int, size: int):
+    parts, offset = [], 0
+    while offset < size:
+        data = os.pread(fd, size - offset, offset)
+        if not data:
+            return None
+        parts.append(data)
+        offset += len(data)
+    return b"".join(parts)
 
 
 class Upload:

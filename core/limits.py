@@ -23,6 +23,35 @@ class Limits:
     max_body_bytes: int = 100 * MiB
     # A chunk-size line (size plus extensions) longer than this is malformed.
     max_chunk_line: int = 4 * KiB
+    # Files up to this size are gzip-compressed once, when a client accepts
+    # gzip and no name.gz lies beside them, and kept in memory; larger ones
+    # are always sent as they are (never compressed per request).
+    gzip_max_file_bytes: int = 1 * MiB
+    # The compressed copies of one worker take at most this much memory;
+    # the least recently used are dropped first.
+    gzip_cache_bytes: int = 32 * MiB
+
+    # Timeouts, in seconds (nginx's client_header/body, keepalive and send
+    # timeouts are the model; ours are shorter, as uvicorn's and Node's are).
+    # A request head must arrive whole within header_timeout of its first
+    # byte (a slowloris client sending a byte a second gets 408).
+    header_timeout: float = 10.0
+    # The body may pause at most this long between reads (then 408).
+    body_timeout: float = 30.0
+    # An idle keep-alive connection is closed after this long.  The clock
+    # starts only once the last response has been sent in full.
+    keepalive_timeout: float = 15.0
+    # A client that accepts no byte of its response for this long is dropped.
+    send_timeout: float = 30.0
+    # After an error response we keep reading (and discarding) for this long
+    # before closing, so the client gets the response rather than a reset.
+    linger_timeout: float = 2.0
+
+    # Connections one worker serves at once; at the limit it stops accepting
+    # until one closes, and the kernel's backlog holds the rest.
+    max_connections: int = 16384
+    # Requests on one keep-alive connection before we answer with close.
+    max_keepalive_requests: int = 100_000
 
 
 DEFAULT_LIMITS = Limits()

@@ -51,7 +51,10 @@ def serialize_head(response: Response, keep_alive: bool) -> bytes:
     parts = [STATUS_LINES[response.status], SERVER, date_field()]
     for name, value in response.fields:
         parts.append(name + b": " + value + b"\r\n")
-    parts.append(b"Content-Length: %d\r\n" % response.length)
+    # RFC 9110 §8.6, §15.4.5: a 304 has no content, and a Content-Length on
+    # it could only repeat the 200's; like nginx we send none.
+    if response.status != 304:
+        parts.append(b"Content-Length: %d\r\n" % response.length)
     if not keep_alive:
         parts.append(b"Connection: close\r\n")
     parts.append(b"\r\n")

@@ -151,7 +151,7 @@ def test_chunked_upload_is_decoded(server):
 
 
 def test_upload_over_the_body_limit_gets_413_and_writes_nothing(server_name, tmp_path):
-    with Core(server_name, tmp_path, "--max-body", "1000") as core:
+    with Core(server_name, tmp_path, "--max-body-bytes", "1000") as core:
         response = fetch(core.server, build_request("POST", "/files/big.bin", [("Content-Length", "1001")], b"x" * 1001))
         assert response.status == 413
         assert fetch(core.server, build_request("POST", "/files/ok.bin", [("Content-Length", "1000")], b"x" * 1000)).status == 201
