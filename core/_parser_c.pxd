@@ -45,3 +45,4 @@ cdef class RequestParser:
     cdef object _take_body(self)
     cpdef object next_event(self)
     cpdef bint in_progress(self)
+    cdef void release_buffer(self)

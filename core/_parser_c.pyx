@@ -42,7 +42,7 @@ _fill(VALUE_CHAR, rules.table(rules.FIELD_VALUE_CHAR))
 cdef bytes V10 = b"1.0", V11 = b"1.1"
 # Common methods are shared objects instead of a new bytes per request.
 cdef bytes M_GET = b"GET", M_POST = b"POST", M_HEAD = b"HEAD"
-cdef Py_ssize_t INITIAL_CAPACITY = 4096
+cdef Py_ssize_t INITIAL_CAPACITY = 1024
 
 
 cdef inline bint _is_ows(char c):
@@ -172,6 +172,13 @@ cdef class RequestParser:
     def trailing_data(self):
         """Bytes buffered but not yet consumed, e.g. the next pipelined request."""
         return PyBytes_FromStringAndSize(self._buf + self._pos, self._len - self._pos)
+
+    cdef void release_buffer(self):
+        """Free the buffer while nothing is buffered (an idle keep-alive connection)."""
+        if self._pos == self._len and self._buf != NULL:
+            free(self._buf)
+            self._buf = NULL
+            self._cap = self._len = self._pos = self._scanned = 0
 
     cpdef bint in_progress(self):
         """Whether part of a request has been received but not all of it."""

@@ -158,7 +158,7 @@ cdef class Conn:
         cdef Py_ssize_t need = self.out_len + n, cap
         cdef char* grown
         if need > self.out_cap:
-            cap = max(need, self.out_cap * 2, 4096)
+            cap = max(need, self.out_cap * 2, 1024)
             grown = <char*>realloc(self.out, cap)
             if grown == NULL:
                 raise MemoryError()
@@ -645,6 +645,17 @@ cdef class Worker:
         """Close (or answer 408) every connection whose clock ran out."""
         cdef Conn conn
         cdef double now = self.now
+        cdef double idle_since
+        for conn in self.conns.values():
+            # Idle for a whole sweep: give back the buffers, so an idle
+            # keep-alive connection costs a few hundred bytes, not pages.
+            if conn.phase == IDLE and conn.out_len == 0 and \
+                    now - (conn.deadline - self.timeouts[IDLE]) >= SWEEP_INTERVAL:
+                if conn.out != NULL:
+                    free(conn.out)
+                    conn.out = NULL
+                    conn.out_cap = 0
+                conn.parser.release_buffer()
         expired = [c for c in self.conns.values() if (<Conn>c).deadline <= now]
         for conn in expired:
             if conn.lingering or conn.peer_closed:

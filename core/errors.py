@@ -8,7 +8,7 @@ from http import HTTPStatus
 
 # RFC 9110 §15 names; older Pythons still say "Request Entity Too Large" etc.
 REASONS = {s.value: s.phrase for s in HTTPStatus}
-REASONS.update({413: "Content Too Large", 422: "Unprocessable Content"})
+REASONS.update({413: "Content Too Large", 416: "Range Not Satisfiable", 422: "Unprocessable Content"})
 
 # How much of the peer's input an error message may quote.
 ECHO_LIMIT = 100

@@ -8,7 +8,7 @@ loop_module, COMPILED = load("_server_c", "_server_py")
 
 
 def serve_forever(args):
-    app = App(FileRoot(args.directory))
+    app = App(FileRoot(args.directory), args.limits)
 
     def serve(listener):
         loop_module.Worker(listener, app, args.limits, args.graceful_timeout).run()
