@@ -17,7 +17,7 @@ from libc.string cimport memchr, memcpy, memmove, memcmp
 
 from . import _framing as rules
 from .errors import ParseError, echo
-from .events import END_OF_MESSAGE, NEED_DATA
+from .events import END_OF_MESSAGE, NEED_DATA, find_field
 from .limits import DEFAULT_LIMITS
 
 cdef enum:
@@ -74,11 +74,7 @@ cdef class Request:
 
     def get(self, name, default=None):
         """The first value of the field called name, compared case-insensitively."""
-        name = name.lower()
-        for field, value in self.headers:
-            if field.lower() == name:
-                return value
-        return default
+        return find_field(self.headers, name, default)
 
     def __repr__(self):
         return f"<Request {self.method!r} {self.target!r} HTTP/{self.version.decode()}>"

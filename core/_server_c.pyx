@@ -38,7 +38,9 @@ from .events import END_OF_MESSAGE, NEED_DATA
 from .files import Upload
 from .workers import unblock_stop_signals
 from .response import CONTINUE, Response, date_field, error_response, serialize_head, STATUS_LINES, SERVER
+from . import filecache
 from .app import file_fields
+from .filecache import head_after_date
 from .timeouts import IDLE, HEAD, BODY, SENDING, LINGER, expiry_status, timeout_for
 
 
@@ -92,8 +94,6 @@ cdef enum:
     SCRATCH_SIZE = 262144
     # Stop parsing pipelined requests once this much is queued for sending.
     HIGH_WATER = 262144
-    # Cap on cached file entries (each holds an open descriptor).
-    FILE_CACHE_ENTRIES = 1024
     SENDFILE_CHUNK = 1073741824
 
 # How often timeouts are checked, and how long accepting pauses when the
@@ -102,7 +102,8 @@ cdef double SWEEP_INTERVAL = 0.25
 cdef double EMFILE_PAUSE = 0.1
 
 cdef bytes M_GET = b"GET", M_HEAD = b"HEAD", FILES = b"/files/"
-cdef bytes HEAD_PREFIX = STATUS_LINES[200] + SERVER
+cdef bytes HEAD_PREFIX = filecache.HEAD_PREFIX
+cdef double REVALIDATE_SECONDS = filecache.REVALIDATE_SECONDS
 
 # The Date field, refreshed once a second from response.date_field().
 cdef time_t _date_second = -1
@@ -127,6 +128,7 @@ cdef class FileEntry:
     cdef long mtime_sec, mtime_nsec
     cdef bytes head_rest       # the head after the Date field
     cdef list fields           # app.file_fields of the file, for a head built afresh
+    cdef double resolved_at    # when FileRoot last resolved it (see core/filecache.py)
 
 
 cdef class Conn:
@@ -220,7 +222,7 @@ cdef class Conn:
             self.body_sink.abort()
             self.body_sink = None
         self.release_file()
-        if self.pending is not None and self.pending.fd >= 0:
+        if isinstance(self.pending, Response) and self.pending.fd >= 0:
             os.close(self.pending.fd)
         self.pending = None
         self.request = None
@@ -236,38 +238,24 @@ cdef extern from "<strings.h>" nogil:
     int strncasecmp(const char* a, const char* b, size_t n)
 
 
-cdef bint may_change_file_answer(list headers):
-    """Whether a request carries a field that can change how a file is answered.
+cdef tuple FILE_ANSWER_FIELDS = filecache.FILE_ANSWER_FIELDS
 
-    Range, the conditionals of RFC 9110 §13 and Accept-Encoding: a request
-    with any of them goes to app.handle, not the cached head.  Names compare
-    case-insensitively in C, by length first; no Python call per field.
+
+cdef bint may_change_file_answer(list headers):
+    """Whether a request carries one of filecache.FILE_ANSWER_FIELDS (as takes_fast_path checks).
+
+    Names compare case-insensitively in C, by length first; no Python call
+    per field.
     """
     cdef tuple header
-    cdef bytes name
-    cdef const char* s
+    cdef bytes name, wanted
     cdef Py_ssize_t n
     for header in headers:
         name = <bytes>header[0]
-        s = PyBytes_AS_STRING(name)
         n = PyBytes_GET_SIZE(name)
-        if n == 5:
-            if strncasecmp(s, b"range", 5) == 0:
-                return True
-        elif n == 8:
-            if strncasecmp(s, b"if-range", 8) == 0 or strncasecmp(s, b"if-match", 8) == 0:
-                return True
-        elif n == 13:
-            if strncasecmp(s, b"if-none-match", 13) == 0:
-                return True
-        elif n == 15:
-            if strncasecmp(s, b"accept-encoding", 15) == 0:
-                return True
-        elif n == 17:
-            if strncasecmp(s, b"if-modified-since", 17) == 0:
-                return True
-        elif n == 19:
-            if strncasecmp(s, b"if-unmodified-since", 19) == 0:
+        for wanted in FILE_ANSWER_FIELDS:
+            if n == PyBytes_GET_SIZE(wanted) and \
+                    strncasecmp(PyBytes_AS_STRING(name), PyBytes_AS_STRING(wanted), n) == 0:
                 return True
     return False
 
@@ -493,7 +481,7 @@ cdef class Worker:
         cdef FileEntry entry = self.file_cache.get(target)
         cdef struct_stat st
         if entry is not None:
-            if (stat(entry.path, &st) == 0 and <unsigned long>st.st_ino == entry.ino
+            if (self.now - entry.resolved_at < REVALIDATE_SECONDS and stat(entry.path, &st) == 0 and <unsigned long>st.st_ino == entry.ino
                     and st.st_size == entry.size and st.st_mtim.tv_sec == entry.mtime_sec
                     and st.st_mtim.tv_nsec == entry.mtime_nsec):
                 return entry
@@ -513,11 +501,9 @@ cdef class Worker:
         # The same fields app.handle gives this file (ETag, Last-Modified, ...):
         # they change only with size and mtime, and then the entry is replaced.
         entry.fields = file_fields(info)
-        head = serialize_head(Response(200, entry.fields, fd=fd, length=info.st_size), True)
-        entry.head_rest = head[len(HEAD_PREFIX) + len(current_date()):]
-        if not head.startswith(HEAD_PREFIX + current_date()):
-            raise AssertionError("response head layout changed; update the file cache")
-        if len(self.file_cache) >= FILE_CACHE_ENTRIES:
+        entry.head_rest = head_after_date(entry.fields, info.st_size)
+        entry.resolved_at = self.now
+        if len(self.file_cache) >= filecache.MAX_ENTRIES:
             for old in self.file_cache.values():
                 close((<FileEntry>old).fd)
             self.file_cache.clear()

@@ -25,7 +25,8 @@ from .events import END_OF_MESSAGE, NEED_DATA
 from .files import Upload
 from .workers import unblock_stop_signals
 from .parser import ParseError, RequestParser
-from .response import CONTINUE, Response, error_response, serialize_head
+from .filecache import HEAD_PREFIX, FileCache, FileEntry, takes_fast_path
+from .response import CONTINUE, Response, date_field, error_response, serialize_head
 from .timeouts import BODY, HEAD, IDLE, LINGER, REFRESHED_ON_PROGRESS, SENDING, expiry_status, timeout_for
 
 RECV_SIZE = 256 * 1024
@@ -41,16 +42,17 @@ EVENT_READ, EVENT_WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 class Connection:
     __slots__ = ("sock", "fd", "app", "parser", "out", "out_bytes", "file", "request", "body_sink",
                  "pending", "closing", "peer_closed", "events", "phase", "deadline", "requests",
-                 "linger_after", "lingering")
+                 "linger_after", "lingering", "file_cache")
 
-    def __init__(self, sock, app, limits):
+    def __init__(self, sock, app, limits, file_cache):
         self.sock = sock
+        self.file_cache = file_cache
         self.fd = sock.fileno()
         self.app = app
         self.parser = RequestParser(limits)
         self.out = []            # bytes waiting to be sent, in order
         self.out_bytes = 0
-        self.file = None         # [fd, offset, remaining] being sent after `out`
+        self.file = None         # [fd, offset, remaining, owned] being sent after `out`
         self.request = None      # the request whose body is being read
         self.body_sink = None    # Upload, or None to discard the body
         self.pending = None      # response to send once the body is read
@@ -119,6 +121,10 @@ class Connection:
 
     def start_request(self, request):
         self.request = request
+        if takes_fast_path(request):
+            self.pending = self.file_cache.lookup(request.target, time.monotonic())
+            if self.pending is not None:
+                return
         try:
             result = self.app.handle(request)
         except HTTPError as error:
@@ -135,15 +141,24 @@ class Connection:
         request, sink, response = self.request, self.body_sink, self.pending
         self.request = self.body_sink = self.pending = None
         self.requests += 1
+        keep_alive = request.keep_alive and self.requests < self.parser.limits.max_keepalive_requests
+        if type(response) is FileEntry:
+            if keep_alive:
+                self.queue(HEAD_PREFIX + date_field() + response.head_rest)
+                if request.method == b"GET":
+                    self.file = [response.fd, 0, response.size, False]
+                return
+            # Closing after this one: the general path adds Connection: close.
+            head_only = request.method == b"HEAD"
+            response = Response(200, response.fields, fd=os.dup(response.fd), length=response.size)
+            response.head_only = head_only
         if sink is not None:
             try:
                 sink.finish()
                 response = Response(201)
             except HTTPError as error:
                 response = error_response(error.status, error.message, error.close)
-        keep_alive = (request.keep_alive and not response.close
-                      and self.requests < self.parser.limits.max_keepalive_requests)
-        self.respond(response, keep_alive)
+        self.respond(response, keep_alive and not response.close)
 
     def fail(self, error):
         """Answer an error the stream cannot recover from, then close."""
@@ -151,7 +166,7 @@ class Connection:
         if self.body_sink is not None:
             self.body_sink.abort()
             self.body_sink = None
-        if self.pending is not None and self.pending.fd >= 0:
+        if isinstance(self.pending, Response) and self.pending.fd >= 0:
             os.close(self.pending.fd)
         self.pending = None
         self.linger_after = True
@@ -165,7 +180,7 @@ class Connection:
             self.queue(head)
         elif response.fd >= 0:
             self.queue(head)
-            self.file = [response.fd, response.offset, response.length]
+            self.file = [response.fd, response.offset, response.length, True]
         else:
             self.queue(head + response.body if len(response.body) < 65536 else head)
             if len(response.body) >= 65536:
@@ -198,7 +213,9 @@ class Connection:
         sock = self.sock
         while self.out:
             try:
-                sent = sock.sendmsg(self.out) if len(self.out) > 1 else sock.send(self.out[0])
+                # MSG_MORE: the head waits for the file's first bytes, one segment out.
+                flags = socket.MSG_MORE if self.file is not None else 0
+                sent = sock.sendmsg(self.out, (), flags) if len(self.out) > 1 else sock.send(self.out[0], flags)
             except (BlockingIOError, InterruptedError):
                 return False
             self.out_bytes -= sent
@@ -211,12 +228,12 @@ class Connection:
                     self.out[0] = first[sent:]
                     sent = 0
         if self.file is not None:
-            fd, offset, remaining = self.file
+            fd, offset, remaining, owned = self.file
             while remaining:
                 try:
                     sent = os.sendfile(self.fd, fd, offset, min(remaining, 1 << 30))
                 except (BlockingIOError, InterruptedError):
-                    self.file[1:] = offset, remaining
+                    self.file[1:3] = offset, remaining
                     return False
                 if sent == 0:       # the file shrank under us: the length we promised is a lie
                     self.closing = True
@@ -224,7 +241,8 @@ class Connection:
                     break
                 offset += sent
                 remaining -= sent
-            os.close(fd)
+            if owned:           # a cached file's descriptor stays open for the next request
+                os.close(fd)
             self.file = None
         return True
 
@@ -233,11 +251,12 @@ class Connection:
             self.body_sink.abort()      # a cut-off upload leaves nothing behind
             self.body_sink = None
         if self.file is not None:
-            os.close(self.file[0])
+            if self.file[3]:
+                os.close(self.file[0])
             self.file = None
-        if self.pending is not None and self.pending.fd >= 0:
+        if isinstance(self.pending, Response) and self.pending.fd >= 0:
             os.close(self.pending.fd)
-            self.pending = None
+        self.pending = None
         self.sock.close()
 
 
@@ -251,6 +270,7 @@ class Worker:
         self.graceful_timeout = graceful_timeout
         self.selector = selectors.DefaultSelector()
         self.connections = {}
+        self.file_cache = FileCache(app.files)
         self.stopping = False
         self.accepting = False
         self.accept_paused_until = 0.0
@@ -298,6 +318,7 @@ class Worker:
                 self.sweep()
         for conn in list(self.connections.values()):
             self.drop(conn)
+        self.file_cache.close()
         self.selector.close()
 
     def set_accepting(self, accepting):
@@ -327,7 +348,7 @@ class Worker:
                 raise
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = Connection(sock, self.app, self.limits)
+            conn = Connection(sock, self.app, self.limits, self.file_cache)
             self.connections[conn.fd] = conn
             self.selector.register(sock, EVENT_READ, conn)
             self.enter_phase(conn, IDLE)

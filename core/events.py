@@ -20,6 +20,18 @@ NEED_DATA = _Marker("NEED_DATA")
 END_OF_MESSAGE = _Marker("END_OF_MESSAGE")
 
 
+def find_field(headers, name: bytes, default=None):
+    """The first value in headers of the field called name, compared case-insensitively.
+
+    Shared by this Request and the compiled parser's.
+    """
+    name = name.lower()
+    for field, value in headers:
+        if field.lower() == name:
+            return value
+    return default
+
+
 class Request:
     """A parsed request head.
 
@@ -42,11 +54,7 @@ class Request:
 
     def get(self, name: bytes, default=None):
         """The first value of the field called name, compared case-insensitively."""
-        name = name.lower()
-        for field, value in self.headers:
-            if field.lower() == name:
-                return value
-        return default
+        return find_field(self.headers, name, default)
 
     def __repr__(self):
         return f"<Request {self.method!r} {self.target!r} HTTP/{self.version.decode()}>"
