@@ -196,7 +196,7 @@ def main(argv=None):
         else:
             ratios = ["–" for n in names if n != "compiled"]
         print(f"| {shape} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
-    return table
+    return 0
 
 
 if __name__ == "__main__":
