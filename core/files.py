@@ -1,4 +1,5 @@
 """Files under --directory: safe path resolution, opening for sendfile, compressed copies, atomic uploads."""
+import errno
 import gzip
 import os
 import stat
@@ -166,7 +167,7 @@ class Upload:
             self._file.write(data)
         except OSError as error:
             self.abort()
-            raise HTTPError(507 if error.errno == 28 else 500, f"cannot write the upload: {error.strerror}") from None
+            raise _storage_error(error, "write") from None
 
     def finish(self) -> None:
         try:
@@ -176,7 +177,7 @@ class Upload:
             os.replace(self.temp_path, self.path)
         except OSError as error:
             self.abort()
-            raise HTTPError(507 if error.errno == 28 else 500, f"cannot store the upload: {error.strerror}") from None
+            raise _storage_error(error, "store") from None
 
     def abort(self) -> None:
         try:
@@ -187,3 +188,9 @@ class Upload:
             os.unlink(self.temp_path)
         except FileNotFoundError:
             pass
+
+
+def _storage_error(error: OSError, verb: str) -> HTTPError:
+    """507 Insufficient Storage (RFC 4918 §11.5) for a full disk or quota, 500 otherwise."""
+    status = 507 if error.errno in (errno.ENOSPC, errno.EDQUOT) else 500
+    return HTTPError(status, f"cannot {verb} the upload: {error.strerror}")
