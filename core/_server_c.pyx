@@ -75,12 +75,28 @@ cdef extern from "<sys/socket.h>" nogil:
     int accept4(int fd, void* addr, void* addrlen, int flags)
     int setsockopt(int fd, int level, int optname, const void* optval, unsigned int optlen)
     int shutdown(int fd, int how)
+    struct sockaddr:
+        pass
+    int getpeername(int fd, sockaddr* addr, unsigned int* addrlen)
     enum:
         MSG_NOSIGNAL, MSG_MORE, SOCK_NONBLOCK, SOCK_CLOEXEC, SHUT_WR
 
 cdef extern from "<netinet/in.h>" nogil:
     enum:
-        IPPROTO_TCP
+        IPPROTO_TCP, AF_INET, AF_INET6
+    struct in_addr:
+        pass
+    struct in6_addr:
+        pass
+    struct sockaddr_in:
+        unsigned short sin_family
+        in_addr sin_addr
+    struct sockaddr_in6:
+        unsigned short sin6_family
+        in6_addr sin6_addr
+
+cdef extern from "<arpa/inet.h>" nogil:
+    const char* inet_ntop(int af, const void* src, char* dst, unsigned int size)
 
 cdef extern from "<netinet/tcp.h>" nogil:
     enum:
@@ -258,6 +274,22 @@ cdef bint may_change_file_answer(list headers):
                     strncasecmp(PyBytes_AS_STRING(name), PyBytes_AS_STRING(wanted), n) == 0:
                 return True
     return False
+
+
+cdef str peer_address(int fd):
+    """The client's IP address as text, for the access log (only called when logging)."""
+    cdef char addr[128]
+    cdef char text[64]
+    cdef unsigned int size = sizeof(addr)
+    if getpeername(fd, <sockaddr*>addr, &size) != 0:
+        return "-"
+    if (<sockaddr_in*>addr).sin_family == AF_INET:
+        inet_ntop(AF_INET, &(<sockaddr_in*>addr).sin_addr, text, sizeof(text))
+    elif (<sockaddr_in6*>addr).sin6_family == AF_INET6:
+        inet_ntop(AF_INET6, &(<sockaddr_in6*>addr).sin6_addr, text, sizeof(text))
+    else:
+        return "-"
+    return text.decode("ascii")
 
 
 cdef class Worker:
@@ -529,6 +561,8 @@ cdef class Worker:
                     conn.file_owned = False
                     conn.file_off = 0
                     conn.file_left = entry.size
+                if self.app.access_log is not None:
+                    self.log(conn, request, 200, entry.size)
                 return
             # Closing after this one: take the general path (adds Connection: close).
             response = Response(200, entry.fields, fd=os.dup(entry.fd), length=entry.size)
@@ -539,13 +573,21 @@ cdef class Worker:
                 response = Response(201)
             except HTTPError as error:
                 response = error_response(error.status, error.message, error.close)
+        if self.app.access_log is not None:
+            self.log(conn, request, response.status, response.length)
         self.respond(conn, response, keep_alive and not response.close)
 
     cdef fail(self, Conn conn, error):
         """Answer an error the stream cannot recover from, then close."""
         conn.abandon()
         conn.linger_after = True
-        self.respond(conn, error_response(error.status, error.message), False)
+        response = error_response(error.status, error.message)
+        if self.app.access_log is not None:
+            self.log(conn, None, response.status, response.length)
+        self.respond(conn, response, False)
+
+    cdef log(self, Conn conn, request, int status, long long length):
+        self.app.access_log.write(peer_address(conn.fd), request, status, length)
 
     cdef respond(self, Conn conn, response, bint keep_alive):
         conn.queue_bytes(serialize_head(response, keep_alive))

@@ -42,10 +42,11 @@ EVENT_READ, EVENT_WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 class Connection:
     __slots__ = ("sock", "fd", "app", "parser", "out", "out_bytes", "file", "request", "body_sink",
                  "pending", "closing", "peer_closed", "events", "phase", "deadline", "requests",
-                 "linger_after", "lingering", "file_cache")
+                 "linger_after", "lingering", "file_cache", "peer")
 
-    def __init__(self, sock, app, limits, file_cache):
+    def __init__(self, sock, app, limits, file_cache, peer="-"):
         self.sock = sock
+        self.peer = peer         # the client's address, for the access log
         self.file_cache = file_cache
         self.fd = sock.fileno()
         self.app = app
@@ -147,6 +148,7 @@ class Connection:
                 self.queue(HEAD_PREFIX + date_field() + response.head_rest)
                 if request.method == b"GET":
                     self.file = [response.fd, 0, response.size, False]
+                self.log(request, 200, response.size)
                 return
             # Closing after this one: the general path adds Connection: close.
             head_only = request.method == b"HEAD"
@@ -158,6 +160,7 @@ class Connection:
                 response = Response(201)
             except HTTPError as error:
                 response = error_response(error.status, error.message, error.close)
+        self.log(request, response.status, response.length)
         self.respond(response, keep_alive and not response.close)
 
     def fail(self, error):
@@ -170,7 +173,13 @@ class Connection:
             os.close(self.pending.fd)
         self.pending = None
         self.linger_after = True
-        self.respond(error_response(error.status, error.message), False)
+        response = error_response(error.status, error.message)
+        self.log(None, response.status, response.length)
+        self.respond(response, False)
+
+    def log(self, request, status, length):
+        if self.app.access_log is not None:
+            self.app.access_log.write(self.peer, request, status, length)
 
     def respond(self, response, keep_alive):
         head = serialize_head(response, keep_alive)
@@ -335,7 +344,7 @@ class Worker:
                 self.set_accepting(False)   # the kernel's backlog holds the rest
                 return
             try:
-                sock, _ = self.listener.accept()
+                sock, address = self.listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as error:
@@ -348,7 +357,7 @@ class Worker:
                 raise
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = Connection(sock, self.app, self.limits, self.file_cache)
+            conn = Connection(sock, self.app, self.limits, self.file_cache, address[0])
             self.connections[conn.fd] = conn
             self.selector.register(sock, EVENT_READ, conn)
             self.enter_phase(conn, IDLE)

@@ -54,6 +54,7 @@ class App:
     def __init__(self, files, limits=DEFAULT_LIMITS):
         self.files = files
         self.gzip_cache = GzipCache(limits.gzip_max_file_bytes, limits.gzip_cache_bytes)
+        self.access_log = None      # an AccessLog when --access-log is given
 
     def handle(self, request):
         try:

@@ -23,6 +23,8 @@ def parse_args(argv=None):
     parser.add_argument("--directory", default=".", help="directory served under /files/ (default: .)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="worker processes sharing the port (default: number of CPUs)")
+    parser.add_argument("--access-log", nargs="?", const="-", default=None, metavar="FILE",
+                        help="log each response in the Common Log Format to FILE (default: stderr)")
     parser.add_argument("--graceful-timeout", type=float, default=30.0,
                         help="seconds a stopping worker lets in-flight responses finish (default 30)")
     limits = parser.add_argument_group("limits and timeouts (see core/limits.py)")

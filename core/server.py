@@ -1,4 +1,5 @@
 """Wire the pieces together: files, app, the event loop (compiled or not), workers."""
+from .accesslog import AccessLog
 from .app import App
 from .files import FileRoot
 from .implementation import load
@@ -9,6 +10,8 @@ loop_module, COMPILED = load("_server_c", "_server_py")
 
 def serve_forever(args):
     app = App(FileRoot(args.directory), args.limits)
+    if args.access_log:
+        app.access_log = AccessLog(args.access_log)
 
     def serve(listener):
         loop_module.Worker(listener, app, args.limits, args.graceful_timeout).run()

@@ -258,3 +258,20 @@ def test_a_file_changed_between_requests_is_served_fresh(server):
     assert get(server, "/files/changing.bin").body == b"replaced by rename!!"
     path.unlink()
     assert get(server, "/files/changing.bin").status == 404
+
+
+def test_access_log_has_one_line_per_response(server_name, tmp_path):
+    (tmp_path / "a.bin").write_bytes(b"a" * 10)
+    log = tmp_path / "access.log"
+    with Core(server_name, tmp_path, "--access-log", str(log), "--workers", "1") as core:
+        with Client(core.server) as client:
+            for target in ("/files/a.bin", "/files/a.bin", "/missing"):
+                client.send(build_request("GET", target))
+                client.read_response()
+        assert fetch(core.server, b"BAD REQUEST LINE\r\n\r\n").status == 400
+        assert wait_until(lambda: len(log.read_text().splitlines()) == 4)
+    lines = log.read_text().splitlines()
+    assert lines[0].startswith("127.0.0.1 - - [") and lines[0].endswith('"GET /files/a.bin HTTP/1.1" 200 10')
+    assert lines[1] == lines[1][:lines[1].index("[")] + lines[1][lines[1].index("["):]   # same shape
+    assert lines[2].endswith('"GET /missing HTTP/1.1" 404 10')
+    assert lines[3].endswith('"-" 400 ' + lines[3].rsplit(" ", 1)[1])
