@@ -27,7 +27,7 @@ def test_stage_docstring_says_what_is_new_and_what_is_reused(name):
     assert "\nNew: " in docstring and "\nReused from: " in docstring
 
 
-@pytest.mark.parametrize(("previous", "name"), zip(STAGES, STAGES[1:]))
+@pytest.mark.parametrize(("previous", "name"), list(zip(STAGES, STAGES[1:])))
 def test_stage_server_subclasses_the_previous_stage_server(previous, name):
     server_class = importlib.import_module(f"stages.{name}").Server
     assert server_class.__bases__ == (importlib.import_module(f"stages.{previous}").Server,)
