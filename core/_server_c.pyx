@@ -36,7 +36,7 @@ import time as _time
 from .errors import HTTPError, ParseError
 from .events import END_OF_MESSAGE, NEED_DATA
 from .files import Upload
-from .workers import unblock_stop_signals
+from .workers import orphaned, unblock_stop_signals
 from .response import CONTINUE, Response, date_field, error_response, serialize_head, STATUS_LINES, SERVER
 from . import filecache
 from .app import file_fields
@@ -304,6 +304,7 @@ cdef class Worker:
     cdef Py_ssize_t max_connections
     cdef long long max_keepalive_requests
     cdef char* scratch
+    cdef int parent
 
     def __cinit__(self):
         self.scratch = <char*>malloc(SCRATCH_SIZE)
@@ -329,6 +330,7 @@ cdef class Worker:
         self.max_connections = limits.max_connections
         self.max_keepalive_requests = limits.max_keepalive_requests
         self.now = monotonic()
+        self.parent = os.getppid()
 
     def stop(self, *_):
         self.stopping = True
@@ -673,6 +675,8 @@ cdef class Worker:
         """Close (or answer 408) every connection whose clock ran out."""
         cdef Conn conn
         cdef double now = self.now
+        if orphaned(self.parent):
+            self.stopping = True
         cdef double idle_since
         for conn in self.conns.values():
             # Idle for a whole sweep: give back the buffers, so an idle

@@ -23,7 +23,7 @@ import traceback
 from .errors import HTTPError
 from .events import END_OF_MESSAGE, NEED_DATA
 from .files import Upload
-from .workers import unblock_stop_signals
+from .workers import orphaned, unblock_stop_signals
 from .parser import ParseError, RequestParser
 from .filecache import HEAD_PREFIX, FileCache, FileEntry, takes_fast_path
 from .response import CONTINUE, Response, date_field, error_response, serialize_head
@@ -284,6 +284,7 @@ class Worker:
         self.accepting = False
         self.accept_paused_until = 0.0
         self.now = time.monotonic()
+        self.parent = os.getppid()
 
     def stop(self, *_):
         self.stopping = True
@@ -417,6 +418,8 @@ class Worker:
 
     def sweep(self):
         """Close (or answer 408) every connection whose clock ran out."""
+        if orphaned(self.parent):
+            self.stopping = True
         now = self.now
         for conn in [c for c in self.connections.values() if c.deadline <= now]:
             if conn.lingering or conn.peer_closed:

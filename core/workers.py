@@ -18,6 +18,15 @@ BACKLOG = 4096
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
+def orphaned(parent_pid: int) -> bool:
+    """True once the supervisor is gone (a worker is re-parented), so the worker stops too.
+
+    Checked by the loops every sweep: a parent killed with SIGKILL cannot tell
+    its workers, and they must not keep serving the port on their own.
+    """
+    return os.getppid() != parent_pid
+
+
 def unblock_stop_signals():
     """Called by a worker's loop once its SIGTERM/SIGINT handlers are in place."""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)

@@ -275,3 +275,23 @@ def test_access_log_has_one_line_per_response(server_name, tmp_path):
     assert lines[1] == lines[1][:lines[1].index("[")] + lines[1][lines[1].index("["):]   # same shape
     assert lines[2].endswith('"GET /missing HTTP/1.1" 404 10')
     assert lines[3].endswith('"-" 400 ' + lines[3].rsplit(" ", 1)[1])
+
+
+def running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_stop_when_the_supervisor_is_killed(server_name, tmp_path):
+    core = Core(server_name, tmp_path, "--workers", "2")
+    try:
+        workers = worker_pids(core.pid)
+        os.kill(core.pid, signal.SIGKILL)           # no chance to tell its workers
+        core.process.process.wait(5)
+        assert wait_until(lambda: not any(running(pid) for pid in workers), timeout=5)
+    finally:
+        core.process.stop(signal.SIGKILL)
+        core.process.close()
