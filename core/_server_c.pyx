@@ -7,14 +7,12 @@ the compiled parser called without Python dispatch, send/sendfile from C --
 so the common request costs no Python-level call on the way in or out.
 
 One hot path is taken in C, not through ``app.handle``: GET/HEAD of
-/files/{name} for a file already looked up.  The first request for a name
-goes through the shared FileRoot (so path safety is decided in one place),
-and the result -- real path, open descriptor, identity (inode, size, mtime)
-and the response head that ``serialize_head`` produced -- is kept.  Each
-later request stat()s the real path and uses the entry only if the identity
-is unchanged; a replaced or edited file is looked up afresh.  Everything else
-(other routes, errors, uploads) goes through the same Python modules as the
-pure-Python loop.
+/files/{name} for a file already looked up, by the rules of
+``core/filecache.py`` -- keys, revalidation, and descriptor lifetime: a
+response holds a reference to its entry until its last byte is sent, and an
+entry retired meanwhile closes its descriptor only when the last user lets
+go.  Everything else (other routes, errors, uploads) goes through the same
+Python modules as the pure-Python loop.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.errno cimport errno, EAGAIN, EINTR
@@ -37,10 +35,11 @@ from .errors import HTTPError, ParseError
 from .events import END_OF_MESSAGE, NEED_DATA
 from .files import Upload
 from .workers import orphaned, unblock_stop_signals
-from .response import CONTINUE, Response, date_field, error_response, serialize_head, STATUS_LINES, SERVER
+from .conditional import field
+from .response import CONTINUE, Response, date_field, error_response, response_for, serialize_head, STATUS_LINES, SERVER
 from . import filecache
 from .app import file_fields
-from .filecache import head_after_date
+from .filecache import cache_key, head_after_date
 from .timeouts import IDLE, HEAD, BODY, SENDING, LINGER, expiry_status, timeout_for
 
 
@@ -136,15 +135,31 @@ cdef inline bytes current_date():
 
 
 cdef class FileEntry:
-    """A file already resolved by FileRoot, and the head that answers it."""
-    cdef bytes path
+    """A file already resolved by FileRoot, and the head that answers it (filecache.FileEntry)."""
+    cdef bytes path            # as requested, symlinks not resolved: what stat() checks
     cdef int fd
-    cdef unsigned long ino
+    cdef unsigned long dev, ino
     cdef long long size
     cdef long mtime_sec, mtime_nsec
     cdef bytes head_rest       # the head after the Date field
     cdef list fields           # app.file_fields of the file, for a head built afresh
     cdef double resolved_at    # when FileRoot last resolved it (see core/filecache.py)
+    cdef int users             # responses sending from fd
+    cdef bint retired          # out of the cache: fd closes when users falls to 0
+
+    cdef inline FileEntry acquire(self):
+        self.users += 1
+        return self
+
+    cdef inline void release(self):
+        self.users -= 1
+        if self.users == 0 and self.retired:
+            close(self.fd)
+
+    cdef void retire(self):
+        self.retired = True
+        if self.users == 0:
+            close(self.fd)
 
 
 cdef class Conn:
@@ -153,7 +168,7 @@ cdef class Conn:
     cdef char* out
     cdef Py_ssize_t out_len, out_sent, out_cap
     cdef int file_fd
-    cdef bint file_owned       # close file_fd when sent (cached descriptors are shared)
+    cdef FileEntry file_entry  # the cache entry lending file_fd, or None when file_fd is ours
     cdef off_t file_off
     cdef long long file_left
     cdef object request, body_sink, pending
@@ -227,7 +242,11 @@ cdef class Conn:
         return 1
 
     cdef void release_file(self):
-        if self.file_fd >= 0 and self.file_owned:
+        """The file being sent is done with: give back the entry's reference, or close our fd."""
+        if self.file_entry is not None:
+            self.file_entry.release()
+            self.file_entry = None
+        elif self.file_fd >= 0:
             close(self.file_fd)
         self.file_fd = -1
         self.file_left = 0
@@ -238,9 +257,11 @@ cdef class Conn:
             self.body_sink.abort()
             self.body_sink = None
         self.release_file()
-        if isinstance(self.pending, Response) and self.pending.fd >= 0:
-            os.close(self.pending.fd)
-        self.pending = None
+        pending, self.pending = self.pending, None
+        if type(pending) is FileEntry:
+            (<FileEntry>pending).release()
+        elif isinstance(pending, Response) and pending.fd >= 0:
+            os.close(pending.fd)
         self.request = None
 
 
@@ -396,7 +417,7 @@ cdef class Worker:
             for conn in list(self.conns.values()):
                 self.drop(conn)
             for entry in self.file_cache.values():
-                close((<FileEntry>entry).fd)
+                (<FileEntry>entry).retire()
             self.file_cache.clear()
             close(self.epfd)
 
@@ -495,39 +516,43 @@ cdef class Worker:
         if (request.method == M_GET or request.method == M_HEAD) and not request.chunked \
                 and request.content_length == 0 and request.target.startswith(FILES) \
                 and b"?" not in request.target and not may_change_file_answer(request.headers):
-            conn.pending = self.cached_file(request.target)
-            if conn.pending is not None:
+            entry = self.cached_file(request.target)
+            if entry is not None:
+                conn.pending = entry.acquire()     # released once answered (or abandoned)
                 return
         try:
             result = self.app.handle(request)
         except HTTPError as error:
-            result = error_response(error.status, error.message, error.close)
+            result = response_for(error)
         if isinstance(result, Upload):
             conn.body_sink = result
             # RFC 9110 §10.1.1: tell a client that waits for it to send the body.
-            if request.get(b"expect", b"").lower() == b"100-continue":
+            if (field(request, b"expect") or b"").lower() == b"100-continue":
                 conn.queue_bytes(CONTINUE)
         else:
             conn.pending = result
 
-    cdef object cached_file(self, bytes target):
+    cdef FileEntry cached_file(self, bytes target):
         """The FileEntry for target if the file is unchanged, else a fresh one, else None."""
-        cdef FileEntry entry = self.file_cache.get(target)
+        cdef bytes key = cache_key(target)
+        cdef FileEntry entry = self.file_cache.get(key)
         cdef struct_stat st
         if entry is not None:
-            if (self.now - entry.resolved_at < REVALIDATE_SECONDS and stat(entry.path, &st) == 0 and <unsigned long>st.st_ino == entry.ino
+            if (self.now - entry.resolved_at < REVALIDATE_SECONDS and stat(entry.path, &st) == 0
+                    and <unsigned long>st.st_ino == entry.ino and <unsigned long>st.st_dev == entry.dev
                     and st.st_size == entry.size and st.st_mtim.tv_sec == entry.mtime_sec
                     and st.st_mtim.tv_nsec == entry.mtime_nsec):
                 return entry
-            del self.file_cache[target]
-            close(entry.fd)
+            del self.file_cache[key]
+            entry.retire()
         try:
-            fd, info, path = self.app.files.open_for_reading(target[7:])
+            fd, info, _, requested_path = self.app.files.open_for_reading(target[7:])
         except HTTPError:
             return None         # let app.handle give the answer
         entry = FileEntry.__new__(FileEntry)
-        entry.path = os.fsencode(path)
+        entry.path = os.fsencode(requested_path)
         entry.fd = fd
+        entry.dev = info.st_dev
         entry.ino = info.st_ino
         entry.size = info.st_size
         entry.mtime_sec = info.st_mtime_ns // 1000000000
@@ -537,11 +562,11 @@ cdef class Worker:
         entry.fields = file_fields(info)
         entry.head_rest = head_after_date(entry.fields, info.st_size)
         entry.resolved_at = self.now
+        entry.users = 0
+        entry.retired = False
         if len(self.file_cache) >= filecache.MAX_ENTRIES:
-            for old in self.file_cache.values():
-                close((<FileEntry>old).fd)
-            self.file_cache.clear()
-        self.file_cache[target] = entry
+            (<FileEntry>self.file_cache.pop(next(iter(self.file_cache)))).retire()   # the oldest goes
+        self.file_cache[key] = entry
         return entry
 
     cdef end_of_request(self, Conn conn):
@@ -558,23 +583,26 @@ cdef class Worker:
                 conn.queue_bytes(HEAD_PREFIX)
                 conn.queue_bytes(current_date())
                 conn.queue_bytes(entry.head_rest)
-                if request.method == M_GET:
+                if request.method == M_GET and entry.size > 0:
                     conn.file_fd = entry.fd
-                    conn.file_owned = False
+                    conn.file_entry = entry         # the reference goes with it
                     conn.file_off = 0
                     conn.file_left = entry.size
+                else:
+                    entry.release()
                 if self.app.access_log is not None:
                     self.log(conn, request, 200, entry.size)
                 return
             # Closing after this one: take the general path (adds Connection: close).
             response = Response(200, entry.fields, fd=os.dup(entry.fd), length=entry.size)
             response.head_only = request.method == M_HEAD
+            entry.release()
         if sink is not None:
             try:
                 sink.finish()
                 response = Response(201)
             except HTTPError as error:
-                response = error_response(error.status, error.message, error.close)
+                response = response_for(error)
         if self.app.access_log is not None:
             self.log(conn, request, response.status, response.length)
         self.respond(conn, response, keep_alive and not response.close)
@@ -583,7 +611,7 @@ cdef class Worker:
         """Answer an error the stream cannot recover from, then close."""
         conn.abandon()
         conn.linger_after = True
-        response = error_response(error.status, error.message)
+        response = error_response(error.status, error.message, fields=error.fields)
         if self.app.access_log is not None:
             self.log(conn, None, response.status, response.length)
         self.respond(conn, response, False)
@@ -593,12 +621,12 @@ cdef class Worker:
 
     cdef respond(self, Conn conn, response, bint keep_alive):
         conn.queue_bytes(serialize_head(response, keep_alive))
-        if response.head_only:
+        if response.head_only or (response.fd >= 0 and response.length <= 0):
             if response.fd >= 0:
                 os.close(response.fd)
         elif response.fd >= 0:
             conn.file_fd = response.fd
-            conn.file_owned = True
+            conn.file_entry = None
             conn.file_off = response.offset
             conn.file_left = response.length
         else:

@@ -26,7 +26,8 @@ from .files import Upload
 from .workers import orphaned, unblock_stop_signals
 from .parser import ParseError, RequestParser
 from .filecache import HEAD_PREFIX, FileCache, FileEntry, takes_fast_path
-from .response import CONTINUE, Response, date_field, error_response, serialize_head
+from .conditional import field
+from .response import CONTINUE, Response, date_field, error_response, response_for, serialize_head
 from .timeouts import BODY, HEAD, IDLE, LINGER, REFRESHED_ON_PROGRESS, SENDING, expiry_status, timeout_for
 
 RECV_SIZE = 256 * 1024
@@ -53,7 +54,8 @@ class Connection:
         self.parser = RequestParser(limits)
         self.out = []            # bytes waiting to be sent, in order
         self.out_bytes = 0
-        self.file = None         # [fd, offset, remaining, owned] being sent after `out`
+        self.file = None         # [fd, offset, remaining, entry] being sent after `out`;
+                                 # entry: the FileEntry lending fd, or None when fd is ours
         self.request = None      # the request whose body is being read
         self.body_sink = None    # Upload, or None to discard the body
         self.pending = None      # response to send once the body is read
@@ -123,17 +125,18 @@ class Connection:
     def start_request(self, request):
         self.request = request
         if takes_fast_path(request):
-            self.pending = self.file_cache.lookup(request.target, time.monotonic())
-            if self.pending is not None:
+            entry = self.file_cache.lookup(request.target, time.monotonic())
+            if entry is not None:
+                self.pending = entry.acquire()     # released once answered (or abandoned)
                 return
         try:
             result = self.app.handle(request)
         except HTTPError as error:
-            result = error_response(error.status, error.message, error.close)
+            result = response_for(error)
         if isinstance(result, Upload):
             self.body_sink = result
             # RFC 9110 §10.1.1: tell a client that waits for it to send the body.
-            if request.get(b"expect", b"").lower() == b"100-continue":
+            if (field(request, b"expect") or b"").lower() == b"100-continue":
                 self.queue(CONTINUE)
         else:
             self.pending = result
@@ -144,38 +147,56 @@ class Connection:
         self.requests += 1
         keep_alive = request.keep_alive and self.requests < self.parser.limits.max_keepalive_requests
         if type(response) is FileEntry:
+            entry = response
             if keep_alive:
-                self.queue(HEAD_PREFIX + date_field() + response.head_rest)
-                if request.method == b"GET":
-                    self.file = [response.fd, 0, response.size, False]
-                self.log(request, 200, response.size)
+                self.queue(HEAD_PREFIX + date_field() + entry.head_rest)
+                if request.method == b"GET" and entry.size:
+                    self.file = [entry.fd, 0, entry.size, entry]    # the reference goes with it
+                else:
+                    entry.release()
+                self.log(request, 200, entry.size)
                 return
             # Closing after this one: the general path adds Connection: close.
-            head_only = request.method == b"HEAD"
-            response = Response(200, response.fields, fd=os.dup(response.fd), length=response.size)
-            response.head_only = head_only
+            response = Response(200, entry.fields, fd=os.dup(entry.fd), length=entry.size)
+            response.head_only = request.method == b"HEAD"
+            entry.release()
         if sink is not None:
             try:
                 sink.finish()
                 response = Response(201)
             except HTTPError as error:
-                response = error_response(error.status, error.message, error.close)
+                response = response_for(error)
         self.log(request, response.status, response.length)
         self.respond(response, keep_alive and not response.close)
 
     def fail(self, error):
         """Answer an error the stream cannot recover from, then close."""
         self.request = None
-        if self.body_sink is not None:
-            self.body_sink.abort()
-            self.body_sink = None
-        if isinstance(self.pending, Response) and self.pending.fd >= 0:
-            os.close(self.pending.fd)
-        self.pending = None
+        self.abandon_pending()
         self.linger_after = True
-        response = error_response(error.status, error.message)
+        response = error_response(error.status, error.message, fields=error.fields)
         self.log(None, response.status, response.length)
         self.respond(response, False)
+
+    def abandon_pending(self):
+        """Let go of the request being read: abort its upload, give back its file."""
+        if self.body_sink is not None:
+            self.body_sink.abort()      # a cut-off upload leaves nothing behind
+            self.body_sink = None
+        pending, self.pending = self.pending, None
+        if type(pending) is FileEntry:
+            pending.release()
+        elif isinstance(pending, Response) and pending.fd >= 0:
+            os.close(pending.fd)
+
+    def release_file(self):
+        """The file being sent is done with: give back the entry's reference, or close our fd."""
+        fd, _, _, entry = self.file
+        self.file = None
+        if entry is not None:
+            entry.release()
+        else:
+            os.close(fd)
 
     def log(self, request, status, length):
         if self.app.access_log is not None:
@@ -183,13 +204,13 @@ class Connection:
 
     def respond(self, response, keep_alive):
         head = serialize_head(response, keep_alive)
-        if response.head_only:
+        if response.head_only or (response.fd >= 0 and response.length <= 0):
             if response.fd >= 0:
                 os.close(response.fd)
             self.queue(head)
         elif response.fd >= 0:
             self.queue(head)
-            self.file = [response.fd, response.offset, response.length, True]
+            self.file = [response.fd, response.offset, response.length, None]
         else:
             self.queue(head + response.body if len(response.body) < 65536 else head)
             if len(response.body) >= 65536:
@@ -237,7 +258,7 @@ class Connection:
                     self.out[0] = first[sent:]
                     sent = 0
         if self.file is not None:
-            fd, offset, remaining, owned = self.file
+            fd, offset, remaining, _ = self.file
             while remaining:
                 try:
                     sent = os.sendfile(self.fd, fd, offset, min(remaining, 1 << 30))
@@ -250,22 +271,13 @@ class Connection:
                     break
                 offset += sent
                 remaining -= sent
-            if owned:           # a cached file's descriptor stays open for the next request
-                os.close(fd)
-            self.file = None
+            self.release_file()
         return True
 
     def close(self):
-        if self.body_sink is not None:
-            self.body_sink.abort()      # a cut-off upload leaves nothing behind
-            self.body_sink = None
+        self.abandon_pending()
         if self.file is not None:
-            if self.file[3]:
-                os.close(self.file[0])
-            self.file = None
-        if isinstance(self.pending, Response) and self.pending.fd >= 0:
-            os.close(self.pending.fd)
-        self.pending = None
+            self.release_file()
         self.sock.close()
 
 

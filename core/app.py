@@ -18,6 +18,7 @@ from .conditional import (UNSATISFIABLE, byte_range, field, http_date, if_range_
 from .encoding import accepts_gzip
 from .errors import HTTPError
 from .files import GzipCache
+from .mediatypes import already_compressed
 from .limits import DEFAULT_LIMITS
 from .response import Response, error_response
 
@@ -111,7 +112,7 @@ class App:
 
     def file_response(self, request, raw_name: bytes) -> Response:
         """GET or HEAD of a file: 200, 206, 304, 412 or 416."""
-        fd, info, path = self.files.open_for_reading(raw_name)
+        fd, info, path, _ = self.files.open_for_reading(raw_name)
         opened = [fd]           # every descriptor but the one the response sends is closed here
         response = None
         try:
@@ -129,8 +130,10 @@ class App:
         tag, modified = validators(info)
         fields, body, body_fd, length = None, None, fd, size
         # RFC 9110 §12.5.3: gzip when accepted, but a Range request gets the
-        # file as it is: a part of a compressed form is of no use to anyone.
-        if range_value is None and accepts_gzip(field(request, b"accept-encoding")):
+        # file as it is: a part of a compressed form is of no use to anyone;
+        # nor is gzip of a format that is compressed already (a .gz included).
+        if range_value is None and not already_compressed(path) \
+                and accepts_gzip(field(request, b"accept-encoding")):
             sibling = self.files.open_gzip_sibling(path)
             if sibling is not None:
                 body_fd, gz_info = sibling
@@ -185,6 +188,6 @@ def request_path(target: bytes) -> bytes:
 
 def text_response(request, text: bytes) -> Response:
     """text/plain, gzip-compressed when the client accepts it (stage s08)."""
-    if accepts_gzip(request.get(b"accept-encoding")):
+    if accepts_gzip(field(request, b"accept-encoding")):
         return Response(200, [TEXT, (b"Content-Encoding", b"gzip"), VARY], gzip.compress(text, mtime=0))
     return Response(200, [TEXT, VARY], text)

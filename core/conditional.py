@@ -173,8 +173,9 @@ def byte_range(value: bytes, size: int):
 
     (offset, length) for one satisfiable range; UNSATISFIABLE when no range
     in it is; None when the field is to be ignored and the whole file sent
-    with 200: an invalid value, another unit, or more than one range (we do
-    not send multipart/byteranges, which §14.2 allows a server to decline).
+    with 200: an invalid value, another unit, or more than one range of
+    which some is satisfiable (we do not send multipart/byteranges, which
+    §14.2 allows a server to decline).
     """
     unit, sep, range_set = value.partition(b"=")
     if not sep or unit.lower() != b"bytes":
@@ -193,9 +194,16 @@ def byte_range(value: bytes, size: int):
             return None                 # "5-3" is invalid, not unsatisfiable
         else:
             ranges.append((_position(first), _position(last) if last else None))
-    if len(ranges) != 1:
+    if not ranges:
         return None
-    first, last = ranges[0]
+    parts = [_satisfiable_part(first, last, size) for first, last in ranges]
+    if all(part is UNSATISFIABLE for part in parts):
+        return UNSATISFIABLE        # §15.5.17: 416 when no range of the set is satisfiable
+    return parts[0] if len(parts) == 1 else None
+
+
+def _satisfiable_part(first, last, size):
+    """(offset, length) of one parsed range-spec in a file of size bytes, or UNSATISFIABLE."""
     if first is None:
         # A suffix longer than the file means all of it; "-0" asks for nothing.
         if last == 0 or size == 0:

@@ -24,7 +24,7 @@ def echo(data) -> str:
 class HTTPError(Exception):
     """A request we refuse, with the status to answer it with."""
 
-    def __init__(self, status: int, message: str, close: bool = True):
+    def __init__(self, status: int, message: str, close: bool = True, fields=()):
         super().__init__(message)
         self.status = status
         self.reason = REASONS[status]
@@ -32,6 +32,7 @@ class HTTPError(Exception):
         # After most parse errors the framing of what follows is unknown, so
         # the connection must close once the error response is sent.
         self.close = close
+        self.fields = fields        # extra response fields, e.g. Retry-After with a 503
 
     def __repr__(self):
         return f"HTTPError({self.status}, {self.message!r})"

@@ -3,23 +3,35 @@
 A plain GET of a file (wrk's request, a browser's reload without
 validators) needs no routing decision beyond the first one: the first request
 goes through FileRoot (so path safety is decided in one place) and app's
-file_fields, and the result -- real path, open descriptor, identity (inode,
-size, mtime) and the finished response head minus its Date line -- is kept.
-Each later request stat()s the real path and uses the entry only if the
-identity is unchanged; a replaced or edited file is looked up afresh, and
-every entry is resolved again at least once a second, so a directory that
-turns into a link pointing out is noticed within that second.
+file_fields, and the result -- the path as requested, an open descriptor, the
+file's identity (device, inode, size, mtime) and the finished response head
+minus its Date line -- is kept.  Each later request stat()s the requested
+path and uses the entry only if the identity is unchanged; a replaced, edited
+or re-linked file is looked up afresh, and every entry is resolved again at
+least once a second, so a directory that turns into a link pointing out is
+noticed within that second.  Entries are keyed by the normalised name
+(cache_key), so aliases such as /files/./x and /files//x share one.
+
+Descriptor lifetime, as nginx's open_file_cache keeps it: a response that
+sends from an entry's descriptor holds a reference (acquire) until its last
+byte is sent or its connection closes (release).  An entry that is replaced,
+expired or evicted while in use is only retired, and its descriptor is
+closed when the last user lets go -- never under a response, whose bytes
+would otherwise come from whatever the kernel next opens on that number.
 
 Requests that could be answered differently (ranges, conditionals, gzip
 negotiation, a body, a query) never take this path.  The pure-Python loop
 uses FileCache; the compiled loop keeps the same entries in C structures
-and takes these rules (FILE_ANSWER_FIELDS, REVALIDATE_SECONDS, head_after_date)
-from here.
+with the same lifetime rules and takes the rest (cache_key,
+FILE_ANSWER_FIELDS, REVALIDATE_SECONDS, MAX_ENTRIES, head_after_date) from
+here.
 """
 import os
+from urllib.parse import unquote_to_bytes
 
 from .app import file_fields
 from .errors import HTTPError
+from .files import normalize_name
 from .response import SERVER, STATUS_LINES, Response, date_field, serialize_head
 
 # Fields that can change how a file is answered (RFC 9110 §12.5.3, §13, §14).
@@ -45,51 +57,95 @@ def takes_fast_path(request) -> bool:
 
 def head_after_date(fields, size) -> bytes:
     """The keep-alive head of a 200 with these fields, after HEAD_PREFIX and the Date line."""
-    date = date_field()
-    head = serialize_head(Response(200, fields, fd=0, length=size), True)
+    date = date_field()     # read once: the second may tick between two reads
+    head = serialize_head(Response(200, fields, fd=0, length=size), True, date)
     if not head.startswith(HEAD_PREFIX + date):
         raise AssertionError("response head layout changed; update core/filecache.py")
     return head[len(HEAD_PREFIX) + len(date):]
 
 
+def cache_key(target: bytes) -> bytes:
+    """The key of /files/{name}: the target itself, or FILES + the normalised name for an alias.
+
+    Only a target with an escape, an empty or a dot segment can be an alias;
+    the rest are keys as they are, at the cost of three scans.  A name that
+    cannot be normalised (it climbs out, holds a NUL) keeps its target: the
+    lookup then fails and app.handle answers it.
+    """
+    if b"%" not in target and b"/." not in target and b"//" not in target:
+        return target
+    name = unquote_to_bytes(target[len(FILES):])
+    if name.startswith(b"/"):
+        return target       # absolute: refused by FileRoot
+    try:
+        return FILES + normalize_name(name)
+    except HTTPError:
+        return target
+
+
 class FileEntry:
-    __slots__ = ("path", "fd", "identity", "size", "fields", "head_rest", "resolved_at")
+    """One cached file: see the module docstring for who may close its descriptor, and when."""
+
+    __slots__ = ("path", "fd", "identity", "size", "fields", "head_rest", "resolved_at",
+                 "users", "retired")
+
+    def acquire(self) -> "FileEntry":
+        self.users += 1
+        return self
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users == 0 and self.retired:
+            os.close(self.fd)
+
+    def retire(self) -> None:
+        """Out of the cache: close the descriptor now, or when its last user releases it."""
+        self.retired = True
+        if self.users == 0:
+            os.close(self.fd)
+
+
+def identity(info) -> tuple:
+    """What must not change for a cached entry to stay valid."""
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 class FileCache:
     def __init__(self, files):
         self.files = files
-        self.entries = {}
+        self.entries = {}           # cache_key -> FileEntry, oldest first
 
     def lookup(self, target: bytes, now: float):
         """The entry answering target, or None when app.handle must answer (404, 403, ...)."""
-        entry = self.entries.get(target)
+        key = cache_key(target)
+        entry = self.entries.get(key)
         if entry is not None:
             if now - entry.resolved_at < REVALIDATE_SECONDS:
                 try:
-                    info = os.stat(entry.path)
-                    if (info.st_ino, info.st_size, info.st_mtime_ns) == entry.identity:
+                    if identity(os.stat(entry.path)) == entry.identity:
                         return entry
                 except OSError:
                     pass
-            del self.entries[target]
-            os.close(entry.fd)
+            del self.entries[key]
+            entry.retire()
         try:
-            fd, info, path = self.files.open_for_reading(target[len(FILES):])
+            opened = self.files.open_for_reading(target[len(FILES):])
         except HTTPError:
             return None
+        info = opened.info
         entry = FileEntry()
-        entry.path, entry.fd, entry.size = path, fd, info.st_size
-        entry.identity = (info.st_ino, info.st_size, info.st_mtime_ns)
+        entry.path, entry.fd, entry.size = opened.requested_path, opened.fd, info.st_size
+        entry.identity = identity(info)
         entry.fields = file_fields(info)
         entry.head_rest = head_after_date(entry.fields, info.st_size)
         entry.resolved_at = now
+        entry.users, entry.retired = 0, False
         if len(self.entries) >= MAX_ENTRIES:
-            self.close()
-        self.entries[target] = entry
+            self.entries.pop(next(iter(self.entries))).retire()      # the oldest goes
+        self.entries[key] = entry
         return entry
 
     def close(self):
         for entry in self.entries.values():
-            os.close(entry.fd)
+            entry.retire()
         self.entries.clear()

@@ -4,7 +4,7 @@ import gzip
 import os
 import stat
 import tempfile
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 from urllib.parse import unquote_to_bytes
 
 from .errors import HTTPError
@@ -18,72 +18,187 @@ class FileRoot:
         if not os.path.isdir(self.root):
             raise NotADirectoryError(directory)
         self._root_prefix = self.root.rstrip(os.sep) + os.sep
+        # A new upload gets the mode open(2) would give it: 0666 less the umask.
+        umask = os.umask(0o022)
+        os.umask(umask)
+        self.new_file_mode = 0o666 & ~umask
+
+    def name(self, raw_name: bytes) -> bytes:
+        """The decoded, normalised name of a percent-encoded one (see normalize_name), or HTTPError."""
+        name = unquote_to_bytes(raw_name)
+        if b"\x00" in name:
+            raise HTTPError(403, "a file name cannot hold a NUL byte", close=False)
+        if name.startswith(b"/"):
+            raise HTTPError(403, "an absolute name is outside the served directory", close=False)
+        name = normalize_name(name)
+        if not name:
+            raise HTTPError(404, "no file name", close=False)
+        return name
+
+    def path(self, name: bytes) -> str:
+        """The path of a normalised name under the root, symlinks not resolved."""
+        return os.path.join(self.root, os.fsdecode(name))
 
     def resolve(self, raw_name: bytes) -> str:
         """The real path for a percent-encoded name, or HTTPError.
 
-        Decoding happens once, then the resolved real path (symlinks followed)
-        must lie inside the root: "..", "%2e%2e", "%2f", absolute names and
-        links pointing out all end up outside and get 403 Forbidden, as in
-        stage s06; so does a NUL byte, which no file name can hold.
+        Decoding happens once and dot segments are removed as a URI's are,
+        then the resolved real path (symlinks followed) must lie inside the
+        root: "..", "%2e%2e", "%2f", absolute names and links pointing out all
+        end up outside and get 403 Forbidden, as in stage s06; so does a NUL
+        byte, which no file name can hold.
         """
-        name = unquote_to_bytes(raw_name)
-        if not name:
-            raise HTTPError(404, "no file name", close=False)
-        if b"\x00" in name:
-            raise HTTPError(403, "a file name cannot hold a NUL byte", close=False)
-        path = os.path.realpath(os.path.join(self.root, os.fsdecode(name)))
+        path = os.path.realpath(self.path(self.name(raw_name)))
         if not path.startswith(self._root_prefix):
             raise HTTPError(403, "outside the served directory", close=False)
         return path
 
-    def open_for_reading(self, raw_name: bytes):
-        """(fd, stat result, real path) of a regular file, or HTTPError 404."""
-        path = self.resolve(raw_name)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
-            raise HTTPError(404, "no such file", close=False) from None
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            os.close(fd)
-            raise HTTPError(404, "no such file", close=False)
-        return fd, info, path
+    def open_for_reading(self, raw_name: bytes) -> "OpenFile":
+        """The regular file a name leads to, open; HTTPError with the status for anything else."""
+        name = self.name(raw_name)
+        if name.endswith(b"/"):
+            raise HTTPError(404, "a name ending in / is not a file", close=False)
+        requested = self.path(name)
+        real = os.path.realpath(requested)
+        if not real.startswith(self._root_prefix):
+            raise HTTPError(403, "outside the served directory", close=False)
+        fd, info = open_regular(real)
+        return OpenFile(fd, info, real, requested)
 
     def open_gzip_sibling(self, path: str):
         """(fd, stat result) of the regular file path + ".gz", or None.
 
         Its real path is checked like any other, so a name.gz that links out
-        of the directory is never served.
+        of the directory is never served; nor is anything but a regular file.
         """
         sibling = os.path.realpath(path + ".gz")
         if not sibling.startswith(self._root_prefix):
             return None
         try:
-            fd = os.open(sibling, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
+            return open_regular(sibling)
+        except HTTPError:
             return None
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            os.close(fd)
-            return None
-        return fd, info
 
     def stat_existing(self, raw_name: bytes):
         """The stat result of the regular file a name resolves to, None if there is none."""
         try:
             info = os.stat(self.resolve(raw_name))
-        except (FileNotFoundError, NotADirectoryError):
-            return None
+        except OSError as error:
+            if error.errno in MISSING:
+                return None
+            raise file_error(error, "read the file") from None
         return info if stat.S_ISREG(info.st_mode) else None
 
     def upload(self, raw_name: bytes) -> "Upload":
-        path = self.resolve(raw_name)
-        if not os.path.isdir(os.path.dirname(path)):
-            raise HTTPError(404, "no such directory", close=False)
-        if os.path.isdir(path):
+        """The Upload that will replace the directory entry a name leads to.
+
+        The directory holding the entry is resolved like any path and must lie
+        inside the root; the entry itself is replaced by rename, so a symlink
+        there is replaced, never written through.
+        """
+        name = self.name(raw_name)
+        if name.endswith(b"/"):
+            raise HTTPError(409, "a name ending in / is a collection, not a file", close=False)
+        parent_name, _, base = name.rpartition(b"/")
+        if base in (b".", b".."):
             raise HTTPError(409, "a directory has that name", close=False)
-        return Upload(path)
+        parent = os.path.realpath(self.path(parent_name) if parent_name else self.root)
+        if parent != self.root and not parent.startswith(self._root_prefix):
+            raise HTTPError(403, "outside the served directory", close=False)
+        path = os.path.join(parent, os.fsdecode(base))
+        try:
+            if not stat.S_ISDIR(os.stat(parent).st_mode):
+                raise HTTPError(404, "no such directory", close=False)
+            existing = os.lstat(path)
+        except FileNotFoundError:
+            mode = self.new_file_mode
+        except OSError as error:
+            raise file_error(error, "store the upload") from None
+        else:
+            if stat.S_ISDIR(existing.st_mode):
+                raise HTTPError(409, "a directory has that name", close=False)
+            # A replaced file keeps its mode; anything else gets a new file's.
+            mode = stat.S_IMODE(existing.st_mode) if stat.S_ISREG(existing.st_mode) else self.new_file_mode
+        return Upload(path, mode)
+
+
+OpenFile = namedtuple("OpenFile", "fd info path requested_path")
+OpenFile.__doc__ = """A regular file open for reading: descriptor, fstat result, real path, and
+the path as requested (symlinks not resolved), which the file cache stat()s."""
+
+
+def normalize_name(name: bytes) -> bytes:
+    """A decoded name with empty and dot segments removed, as RFC 3986 §5.2.4 removes them.
+
+    "a//b", "./a/b" and "a/x/../b" all become "a/b" (a name that starts with
+    "/" is absolute, and FileRoot.name refuses it before this), so aliases of one file
+    are one name (the file cache keys on it) and ".." is decided lexically,
+    as in a URI, before any symlink is followed.  A name that climbs above
+    the root gets 403.  A trailing "/" is kept: such a name is not a file.
+    """
+    segments = []
+    parts = name.split(b"/")
+    for part in parts:
+        if part == b"..":
+            if not segments:
+                raise HTTPError(403, "outside the served directory", close=False)
+            segments.pop()
+        elif part and part != b".":
+            segments.append(part)
+    normal = b"/".join(segments)
+    if normal and parts[-1] in (b"", b".", b".."):
+        normal += b"/"
+    return normal
+
+
+def open_regular(path: str):
+    """(fd, stat result) of the regular file at a resolved path; HTTPError for anything else.
+
+    Opened non-blocking, so a FIFO cannot block the worker, and without
+    following a final symlink (the path is already resolved: a link there now
+    was put there since); fstat then decides, as nginx's open_file_cache
+    does: only a regular file is ever read or sent.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as error:
+        raise file_error(error, "open the file") from None
+    try:
+        info = os.fstat(fd)
+    except OSError as error:
+        os.close(fd)
+        raise file_error(error, "open the file") from None
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise HTTPError(404, "no such file", close=False)
+    return fd, info
+
+
+# errno -> status, for every file operation (GET, HEAD, POST, gzip siblings),
+# as nginx's static and dav modules answer them.
+MISSING = (errno.ENOENT, errno.ENOTDIR)
+_FILE_ERROR_STATUS = {
+    errno.ENOENT: 404, errno.ENOTDIR: 404, errno.ENAMETOOLONG: 404, errno.ENXIO: 404,
+    errno.ENODEV: 404, errno.EISDIR: 404,
+    errno.EACCES: 403, errno.EPERM: 403, errno.ELOOP: 403,
+    # Out of descriptors: the next try may well succeed (RFC 9110 §15.6.4).
+    errno.EMFILE: 503, errno.ENFILE: 503,
+    # RFC 4918 §11.5: the server cannot store the representation.
+    errno.ENOSPC: 507, errno.EDQUOT: 507,
+}
+RETRY_AFTER = (b"Retry-After", b"1")
+
+
+def file_error(error: OSError, doing: str, close: bool = False) -> HTTPError:
+    """The HTTPError that answers an OSError of a file operation; 500 when nothing better fits.
+
+    close: whether the connection must close after it (an upload cut off
+    mid-body); a read error leaves the stream in sync, so it stays open.
+    """
+    status = _FILE_ERROR_STATUS.get(error.errno, 500)
+    fields = (RETRY_AFTER,) if status == 503 else ()
+    reason = {404: "no such file", 403: "forbidden"}.get(status, f"cannot {doing}")
+    return HTTPError(status, f"{reason}: {error.strerror}", close=close, fields=fields)
 
 
 class GzipCache:
@@ -155,19 +270,29 @@ class Upload:
 
     Readers of the final name see the old file or the new one, never a part:
     os.replace is atomic within a directory.  abort() leaves nothing behind.
+    The file gets mode before it is renamed into place.
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, mode: int):
         self.path = path
-        fd, self.temp_path = tempfile.mkstemp(prefix=".upload-", dir=os.path.dirname(path))
+        try:
+            fd, self.temp_path = tempfile.mkstemp(prefix=".upload-", dir=os.path.dirname(path))
+        except OSError as error:
+            raise file_error(error, "store the upload") from None
         self._file = os.fdopen(fd, "wb")
+        try:
+            os.fchmod(fd, mode)
+        except OSError as error:
+            self.abort()
+            raise file_error(error, "store the upload") from None
 
     def write(self, data: bytes) -> None:
         try:
             self._file.write(data)
         except OSError as error:
             self.abort()
-            raise _storage_error(error, "write") from None
+            # The rest of the body is still on its way: the connection closes.
+            raise file_error(error, "write the upload", close=True) from None
 
     def finish(self) -> None:
         try:
@@ -177,7 +302,7 @@ class Upload:
             os.replace(self.temp_path, self.path)
         except OSError as error:
             self.abort()
-            raise _storage_error(error, "store") from None
+            raise file_error(error, "store the upload") from None
 
     def abort(self) -> None:
         try:
@@ -188,9 +313,3 @@ class Upload:
             os.unlink(self.temp_path)
         except FileNotFoundError:
             pass
-
-
-def _storage_error(error: OSError, verb: str) -> HTTPError:
-    """507 Insufficient Storage (RFC 4918 §11.5) for a full disk or quota, 500 otherwise."""
-    status = 507 if error.errno in (errno.ENOSPC, errno.EDQUOT) else 500
-    return HTTPError(status, f"cannot {verb} the upload: {error.strerror}")

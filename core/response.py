@@ -46,9 +46,9 @@ def date_field() -> bytes:
     return _date_field
 
 
-def serialize_head(response: Response, keep_alive: bool) -> bytes:
-    """Status line and fields, ending with the blank line."""
-    parts = [STATUS_LINES[response.status], SERVER, date_field()]
+def serialize_head(response: Response, keep_alive: bool, date=None) -> bytes:
+    """Status line and fields, ending with the blank line (date: the Date field to use)."""
+    parts = [STATUS_LINES[response.status], SERVER, date or date_field()]
     for name, value in response.fields:
         parts.append(name + b": " + value + b"\r\n")
     # RFC 9110 §8.6, §15.4.5: a 304 has no content, and a Content-Length on
@@ -64,6 +64,11 @@ def serialize_head(response: Response, keep_alive: bool) -> bytes:
 def error_response(status: int, message: str, close: bool = True, fields=()) -> Response:
     body = (message + "\n").encode("utf-8", "replace")
     return Response(status, [(b"Content-Type", b"text/plain; charset=utf-8"), *fields], body, close=close)
+
+
+def response_for(error) -> Response:
+    """The response that answers an HTTPError: its status, message and extra fields."""
+    return error_response(error.status, error.message, error.close, error.fields)
 
 
 CONTINUE = STATUS_LINES[100] + b"\r\n"
