@@ -33,6 +33,31 @@ def table(chars) -> bytes:
     return bytes(1 if i in chars else 0 for i in range(256))
 
 
+# RFC 9112 §2.2 lets a server ignore "at least one empty line" before a
+# request line; we ignore a few, and they count as part of the next head, so
+# its header timeout runs from the first of them: a client cannot trickle
+# CRLFs to keep a connection open forever.
+MAX_EMPTY_LINES = 4
+
+
+def empty_line_before_request(count: int) -> None:
+    """Allow the count-th empty line before a request line, or refuse it with 400."""
+    if count > MAX_EMPTY_LINES:
+        raise ParseError(400, f"more than {MAX_EMPTY_LINES} empty lines before a request line")
+
+
+def expects_continue(request) -> bool:
+    """Whether the client waits for 100 Continue before sending its body (RFC 9110 §10.1.1).
+
+    HTTP/1.0 clients never get a 100: they do not know it.  Expect is a list
+    field, so repeated lines are read as one.
+    """
+    if request.version != b"1.1" or not (request.content_length or request.chunked):
+        return False
+    values = [value for name, value in request.headers if name.lower() == b"expect"]
+    return b"100-continue" in list_items(b", ".join(values))
+
+
 def check_version(version: bytes) -> int:
     """Return the minor version of HTTP/1.x; 400 if malformed, 505 if not 1.0/1.1."""
     if (len(version) != 8 or not version.startswith(b"HTTP/") or version[6] != 0x2E

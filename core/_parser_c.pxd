@@ -27,6 +27,7 @@ cdef class RequestParser:
     cdef int _host_count
     cdef long long _length
     cdef object _transfer_encoding, _connection
+    cdef int _empty_lines                   # before the request line
     # limits, unpacked once
     cdef Py_ssize_t _max_request_line, _max_header_bytes, _max_header_count, _max_chunk_line
     cdef long long _max_body_bytes

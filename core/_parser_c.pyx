@@ -127,6 +127,7 @@ cdef class RequestParser:
         self._length = -1
         self._transfer_encoding = None
         self._connection = None
+        self._empty_lines = 0
 
     # -- input -------------------------------------------------------------
 
@@ -178,7 +179,8 @@ cdef class RequestParser:
 
     cpdef bint in_progress(self):
         """Whether part of a request has been received but not all of it."""
-        return self._state != HEAD or self._have_request_line or self._pos < self._len
+        return (self._state != HEAD or self._have_request_line or self._empty_lines > 0
+                or self._pos < self._len)
 
     # -- output ------------------------------------------------------------
 
@@ -320,6 +322,9 @@ cdef class RequestParser:
                 # RFC 9112 §2.2: ignore empty lines before the request line.
                 if end > start:
                     self._split_request_line(start, end)
+                else:
+                    self._empty_lines += 1
+                    rules.empty_line_before_request(self._empty_lines)
                 continue
             self._block += end - start + 2
             if end == start:

@@ -39,6 +39,7 @@ class RequestParser:
         self._length = -1
         self._transfer_encoding = None
         self._connection = None
+        self._empty_lines = 0       # before the request line (RFC 9112 §2.2)
 
     # -- input -------------------------------------------------------------
 
@@ -59,7 +60,8 @@ class RequestParser:
 
     def in_progress(self) -> bool:
         """Whether part of a request has been received but not all of it."""
-        return self._state != HEAD or self._request_line is not None or self._pos < len(self._buf)
+        return (self._state != HEAD or self._request_line is not None or self._empty_lines > 0
+                or self._pos < len(self._buf))
 
     # -- output ------------------------------------------------------------
 
@@ -169,6 +171,9 @@ class RequestParser:
                 # RFC 9112 §2.2: ignore empty lines before the request line.
                 if line:
                     self._request_line = self._split_request_line(line)
+                else:
+                    self._empty_lines += 1
+                    rules.empty_line_before_request(self._empty_lines)
                 continue
             self._block += len(line) + 2
             if not line:

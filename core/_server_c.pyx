@@ -31,11 +31,12 @@ import signal
 import traceback
 import time as _time
 
+from ._framing import expects_continue
+from .committer import Committer
 from .errors import HTTPError, ParseError
 from .events import END_OF_MESSAGE, NEED_DATA
 from .files import Upload
 from .workers import orphaned, unblock_stop_signals
-from .conditional import field
 from .response import CONTINUE, Response, date_field, error_response, response_for, serialize_head, STATUS_LINES, SERVER
 from . import filecache
 from .app import file_fields
@@ -110,13 +111,15 @@ cdef enum:
     # Stop parsing pipelined requests once this much is queued for sending.
     HIGH_WATER = 262144
     SENDFILE_CHUNK = 1073741824
+    # Parser events one connection handles before the others get a turn.
+    EVENTS_PER_TURN = 64
 
 # How often timeouts are checked, and how long accepting pauses when the
 # process is out of file descriptors (seconds).
 cdef double SWEEP_INTERVAL = 0.25
 cdef double EMFILE_PAUSE = 0.1
 
-cdef bytes M_GET = b"GET", M_HEAD = b"HEAD", FILES = b"/files/"
+cdef bytes M_GET = b"GET", M_HEAD = b"HEAD", FILES = b"/files/", V10 = b"1.0", V11 = b"1.1"
 cdef bytes HEAD_PREFIX = filecache.HEAD_PREFIX
 cdef double REVALIDATE_SECONDS = filecache.REVALIDATE_SECONDS
 
@@ -179,6 +182,9 @@ cdef class Conn:
     cdef long long requests         # answered on this connection
     cdef bint linger_after          # closing because of an error: linger first
     cdef bint lingering
+    cdef object committing          # (request, keep_alive) of an upload being committed
+    cdef bint yielded               # stopped processing for its turn, input may be left
+    cdef bint scheduled             # in the worker's ready list
 
     def __cinit__(self):
         self.out = NULL
@@ -315,7 +321,9 @@ cdef str peer_address(int fd):
 
 cdef class Worker:
     cdef int epfd, listen_fd
-    cdef object listener, app, limits
+    cdef object listener, app, limits, committer
+    cdef int commit_fd              # the committer's eventfd
+    cdef list ready                 # connections with input left after their turn
     cdef double graceful_timeout
     cdef dict conns
     cdef dict file_cache
@@ -343,6 +351,9 @@ cdef class Worker:
         self.graceful_timeout = graceful_timeout
         self.conns = {}
         self.file_cache = {}
+        self.committer = Committer()
+        self.commit_fd = self.committer.fd
+        self.ready = []
         self.stopping = False
         self.accepting = False
         self.accept_paused_until = 0
@@ -359,8 +370,9 @@ cdef class Worker:
     def run(self):
         cdef epoll_event events[MAX_EVENTS]
         cdef epoll_event ev
-        cdef int n, i, fd
+        cdef int n, i, fd, timeout
         cdef unsigned int mask
+        cdef list turn
         cdef Conn conn
         cdef object deadline = None
         cdef double next_sweep = 0
@@ -372,6 +384,9 @@ cdef class Worker:
         if self.epfd < 0:
             raise OSError(errno, "epoll_create1 failed")
         self.set_accepting(True)
+        ev.events = EPOLLIN
+        ev.data.fd = self.commit_fd
+        epoll_ctl(self.epfd, EPOLL_CTL_ADD, self.commit_fd, &ev)
         try:
             while True:
                 if self.stopping and deadline is None:
@@ -385,8 +400,10 @@ cdef class Worker:
                             self.drop(conn)
                 if deadline is not None and (not self.conns or _time.monotonic() > deadline):
                     break
+                # Turns are owed to the ready list: only look for what else is ready.
+                timeout = 0 if self.ready else (250 if deadline is None else 100)
                 with nogil:
-                    n = epoll_wait(self.epfd, events, MAX_EVENTS, 250 if deadline is None else 100)
+                    n = epoll_wait(self.epfd, events, MAX_EVENTS, timeout)
                 if n < 0:
                     if errno == EINTR:
                         PyErr_CheckSignals()      # run the SIGTERM handler
@@ -397,6 +414,9 @@ cdef class Worker:
                     fd = events[i].data.fd
                     if fd == self.listen_fd:
                         self.accept()
+                        continue
+                    if fd == self.commit_fd:
+                        self.answer_commits()
                         continue
                     conn = self.conns.get(fd)
                     if conn is None:
@@ -410,16 +430,41 @@ cdef class Worker:
                         # A bug must cost one connection, never the worker.
                         traceback.print_exc()
                         self.drop(conn)
+                if self.ready:
+                    turn, self.ready = self.ready, []
+                    for conn in turn:
+                        conn.scheduled = False
+                        if self.conns.get(conn.fd) is not conn:
+                            continue
+                        try:
+                            self.process(conn)
+                            self.after_io(conn, True)
+                        except Exception:
+                            traceback.print_exc()
+                            self.drop(conn)
                 if self.now >= next_sweep:
                     next_sweep = self.now + SWEEP_INTERVAL
                     self.sweep()
         finally:
             for conn in list(self.conns.values()):
                 self.drop(conn)
+            self.committer.close()
             for entry in self.file_cache.values():
                 (<FileEntry>entry).retire()
             self.file_cache.clear()
             close(self.epfd)
+
+    cdef answer_commits(self):
+        cdef Conn conn
+        for conn, response in self.committer.results():
+            if self.conns.get(conn.fd) is not conn:
+                continue                # the client is gone; the upload is stored all the same
+            try:
+                self.commit_done(conn, response)
+                self.after_io(conn, True)
+            except Exception:
+                traceback.print_exc()
+                self.drop(conn)
 
     cdef set_accepting(self, bint accepting):
         cdef epoll_event ev
@@ -462,6 +507,8 @@ cdef class Worker:
         if conn.lingering:
             self.discard_input(conn)
             return
+        if conn.scheduled:
+            return          # input already buffered comes first; read more after it
         n = recv(conn.fd, self.scratch, SCRATCH_SIZE, 0)
         if n < 0:
             if errno == EAGAIN or errno == EINTR:
@@ -487,10 +534,17 @@ cdef class Worker:
             return
 
     cdef process(self, Conn conn):
-        """Handle every complete request in the buffer, until output backs up."""
+        """Handle the requests in the buffer, until output backs up or the turn is used up."""
         cdef RequestParser parser = conn.parser
         cdef object event
-        while not conn.closing and conn.file_left == 0 and conn.out_len < HIGH_WATER:
+        cdef int budget = EVENTS_PER_TURN
+        conn.yielded = False
+        while not conn.closing and conn.file_left == 0 and conn.committing is None \
+                and conn.out_len < HIGH_WATER:
+            if budget == 0:
+                conn.yielded = True
+                return
+            budget -= 1
             try:
                 event = parser.next_event()
             except ParseError as error:
@@ -527,10 +581,25 @@ cdef class Worker:
         if isinstance(result, Upload):
             conn.body_sink = result
             # RFC 9110 §10.1.1: tell a client that waits for it to send the body.
-            if (field(request, b"expect") or b"").lower() == b"100-continue":
+            if expects_continue(request):
                 conn.queue_bytes(CONTINUE)
+        elif expects_continue(request):
+            self.refuse_before_body(conn, request, result)
         else:
             conn.pending = result
+
+    cdef refuse_before_body(self, Conn conn, Request request, response):
+        """RFC 9110 §10.1.1: a client waiting for 100 Continue gets the refusal instead, at once.
+
+        Its body is never read, so the stream is out of step: the connection
+        closes after the response, lingering so that the client reads it.
+        """
+        conn.request = None
+        conn.requests += 1
+        conn.linger_after = True
+        if self.app.access_log is not None:
+            self.log(conn, request, response.status, response.length)
+        self.respond(conn, response, False)
 
     cdef FileEntry cached_file(self, bytes target):
         """The FileEntry for target if the file is unchanged, else a fresh one, else None."""
@@ -579,7 +648,7 @@ cdef class Worker:
         keep_alive = request.keep_alive and conn.requests < self.max_keepalive_requests
         if type(response) is FileEntry:
             entry = response
-            if keep_alive:
+            if keep_alive and request.version == V11:
                 conn.queue_bytes(HEAD_PREFIX)
                 conn.queue_bytes(current_date())
                 conn.queue_bytes(entry.head_rest)
@@ -593,19 +662,27 @@ cdef class Worker:
                 if self.app.access_log is not None:
                     self.log(conn, request, 200, entry.size)
                 return
-            # Closing after this one: take the general path (adds Connection: close).
+            # Closing after this one (or HTTP/1.0): the general path says so in the head.
             response = Response(200, entry.fields, fd=os.dup(entry.fd), length=entry.size)
             response.head_only = request.method == M_HEAD
             entry.release()
         if sink is not None:
-            try:
-                sink.finish()
-                response = Response(201)
-            except HTTPError as error:
-                response = response_for(error)
+            # Committed off the loop; commit_done answers.  Nothing more is
+            # parsed meanwhile: responses go out in order.
+            conn.committing = (request, keep_alive)
+            self.committer.submit(conn, sink)
+            return
         if self.app.access_log is not None:
             self.log(conn, request, response.status, response.length)
-        self.respond(conn, response, keep_alive and not response.close)
+        self.respond(conn, response, keep_alive and not response.close, request.version == V10)
+
+    cdef commit_done(self, Conn conn, response):
+        """The upload being committed is stored (201) or refused: answer it."""
+        request, keep_alive = conn.committing
+        conn.committing = None
+        if self.app.access_log is not None:
+            self.log(conn, request, response.status, response.length)
+        self.respond(conn, response, keep_alive and not response.close, request.version == V10)
 
     cdef fail(self, Conn conn, error):
         """Answer an error the stream cannot recover from, then close."""
@@ -619,8 +696,8 @@ cdef class Worker:
     cdef log(self, Conn conn, request, int status, long long length):
         self.app.access_log.write(peer_address(conn.fd), request, status, length)
 
-    cdef respond(self, Conn conn, response, bint keep_alive):
-        conn.queue_bytes(serialize_head(response, keep_alive))
+    cdef respond(self, Conn conn, response, bint keep_alive, bint http10=False):
+        conn.queue_bytes(serialize_head(response, keep_alive, http10=http10))
         if response.head_only or (response.fd >= 0 and response.length <= 0):
             if response.fd >= 0:
                 os.close(response.fd)
@@ -649,20 +726,29 @@ cdef class Worker:
             if result == 0:
                 break                   # the socket is full: wait until writable
             if conn.closing:
+                if conn.lingering:
+                    return              # its clock runs from the start, whatever arrives
                 if conn.linger_after and not conn.peer_closed:
                     self.start_lingering(conn)
                 else:
                     self.drop(conn)
                 return
+            if conn.yielded:
+                break                   # its turn is over; the ready list resumes it
             out_before, file_before = conn.out_len, conn.file_left
             self.process(conn)          # requests held back while output was queued
-            if conn.out_len == out_before and conn.file_left == file_before:
-                if conn.peer_closed or (self.stopping and conn.request is None):
+            if conn.out_len == out_before and conn.file_left == file_before and not conn.yielded:
+                if conn.peer_closed or (self.stopping and conn.request is None
+                                        and conn.committing is None):
                     # Everything the peer sent is answered; a request cut off
-                    # mid-body is dropped, and abandon() aborts its upload.
+                    # mid-body is dropped, and abandon() aborts its upload (one
+                    # being committed is the committer's: it completes).
                     self.drop(conn)
                     return
                 break
+        if conn.yielded and not conn.scheduled:
+            conn.scheduled = True
+            self.ready.append(conn)
         # Backpressure: while output is queued, wait only for writability.
         events = EPOLLOUT if (conn.out_len or conn.file_left) else EPOLLIN
         if events != conn.events:
@@ -670,8 +756,8 @@ cdef class Worker:
             ev.events = events
             ev.data.fd = conn.fd
             epoll_ctl(self.epfd, EPOLL_CTL_MOD, conn.fd, &ev)
-        if conn.out_len or conn.file_left:
-            phase = SENDING
+        if conn.out_len or conn.file_left or conn.committing is not None:
+            phase = SENDING             # (a commit is the server's wait: sweep leaves it be)
         elif conn.request is not None:
             phase = BODY
         elif conn.parser.in_progress():
@@ -716,7 +802,8 @@ cdef class Worker:
                     conn.out = NULL
                     conn.out_cap = 0
                 conn.parser.release_buffer()
-        expired = [c for c in self.conns.values() if (<Conn>c).deadline <= now]
+        expired = [c for c in self.conns.values()
+                   if (<Conn>c).deadline <= now and (<Conn>c).committing is None]
         for conn in expired:
             if conn.lingering or conn.peer_closed:
                 self.drop(conn)

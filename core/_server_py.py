@@ -6,11 +6,18 @@ not a thread.  ``_server_c.pyx`` is the same design with the per-request work
 (recv, parse, route the hot paths, writev, sendfile) in C; the same tests run
 against both.
 
-A connection reads, parses every request already buffered (pipelining for
+A connection reads, parses the requests already buffered (pipelining for
 free), and queues responses in order.  Backpressure: while a response is
 still being sent, no further request is parsed and nothing more is read, so a
 client that does not read can never make us buffer without bound -- the
 kernel's socket buffers fill and the client is the one who waits.
+
+Fair turns: a connection handles at most EVENTS_PER_TURN parser events
+(request heads, body pieces, chunks) before the others get theirs; one that
+still has input buffered waits in the ready list and resumes next turn
+without waiting for epoll, which would not report bytes already read.  An
+upload is committed (fsync, rename) in a helper thread (core/committer.py);
+the connection answers when the commit reports back.
 """
 import errno
 import os
@@ -20,13 +27,14 @@ import socket
 import time
 import traceback
 
+from ._framing import expects_continue
+from .committer import Committer
 from .errors import HTTPError
 from .events import END_OF_MESSAGE, NEED_DATA
 from .files import Upload
 from .workers import orphaned, unblock_stop_signals
 from .parser import ParseError, RequestParser
 from .filecache import HEAD_PREFIX, FileCache, FileEntry, takes_fast_path
-from .conditional import field
 from .response import CONTINUE, Response, date_field, error_response, response_for, serialize_head
 from .timeouts import BODY, HEAD, IDLE, LINGER, REFRESHED_ON_PROGRESS, SENDING, expiry_status, timeout_for
 
@@ -37,18 +45,22 @@ HIGH_WATER = 256 * 1024
 # process is out of file descriptors.
 SWEEP_INTERVAL = 0.25
 EMFILE_PAUSE = 0.1
+# Parser events one connection handles before the others get a turn.
+EVENTS_PER_TURN = 64
 EVENT_READ, EVENT_WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 
 class Connection:
     __slots__ = ("sock", "fd", "app", "parser", "out", "out_bytes", "file", "request", "body_sink",
                  "pending", "closing", "peer_closed", "events", "phase", "deadline", "requests",
-                 "linger_after", "lingering", "file_cache", "peer")
+                 "linger_after", "lingering", "file_cache", "committer", "committing", "yielded",
+                 "scheduled", "peer")
 
-    def __init__(self, sock, app, limits, file_cache, peer="-"):
+    def __init__(self, sock, app, limits, file_cache, committer, peer="-"):
         self.sock = sock
         self.peer = peer         # the client's address, for the access log
         self.file_cache = file_cache
+        self.committer = committer
         self.fd = sock.fileno()
         self.app = app
         self.parser = RequestParser(limits)
@@ -67,6 +79,9 @@ class Connection:
         self.requests = 0        # answered on this connection
         self.linger_after = False   # closing because of an error: linger first
         self.lingering = False
+        self.committing = None      # (request, keep_alive) of an upload being committed
+        self.yielded = False        # stopped processing for its turn, input may be left
+        self.scheduled = False      # in the worker's ready list
 
     # -- reading and dispatching -------------------------------------------------
 
@@ -74,6 +89,8 @@ class Connection:
         if self.lingering:
             self.discard_input()
             return
+        if self.scheduled:
+            return          # input already buffered comes first; read more after it
         try:
             data = self.sock.recv(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
@@ -99,9 +116,16 @@ class Connection:
             self.peer_closed = True
 
     def process(self):
-        """Handle every complete request in the buffer, until output backs up."""
+        """Handle the requests in the buffer, until output backs up or the turn is used up."""
         parser = self.parser
-        while not self.closing and self.file is None and self.out_bytes < HIGH_WATER:
+        budget = EVENTS_PER_TURN
+        self.yielded = False
+        while not self.closing and self.file is None and self.committing is None \
+                and self.out_bytes < HIGH_WATER:
+            if budget == 0:
+                self.yielded = True
+                return
+            budget -= 1
             try:
                 event = parser.next_event()
             except ParseError as error:
@@ -136,10 +160,24 @@ class Connection:
         if isinstance(result, Upload):
             self.body_sink = result
             # RFC 9110 §10.1.1: tell a client that waits for it to send the body.
-            if (field(request, b"expect") or b"").lower() == b"100-continue":
+            if expects_continue(request):
                 self.queue(CONTINUE)
+        elif expects_continue(request):
+            self.refuse_before_body(request, result)
         else:
             self.pending = result
+
+    def refuse_before_body(self, request, response):
+        """RFC 9110 §10.1.1: a client waiting for 100 Continue gets the refusal instead, at once.
+
+        Its body is never read, so the stream is out of step: the connection
+        closes after the response, lingering so that the client reads it.
+        """
+        self.request = None
+        self.requests += 1
+        self.linger_after = True
+        self.log(request, response.status, response.length)
+        self.respond(response, False)
 
     def end_of_request(self):
         request, sink, response = self.request, self.body_sink, self.pending
@@ -148,7 +186,7 @@ class Connection:
         keep_alive = request.keep_alive and self.requests < self.parser.limits.max_keepalive_requests
         if type(response) is FileEntry:
             entry = response
-            if keep_alive:
+            if keep_alive and request.version == b"1.1":
                 self.queue(HEAD_PREFIX + date_field() + entry.head_rest)
                 if request.method == b"GET" and entry.size:
                     self.file = [entry.fd, 0, entry.size, entry]    # the reference goes with it
@@ -156,18 +194,24 @@ class Connection:
                     entry.release()
                 self.log(request, 200, entry.size)
                 return
-            # Closing after this one: the general path adds Connection: close.
+            # Closing after this one (or HTTP/1.0): the general path says so in the head.
             response = Response(200, entry.fields, fd=os.dup(entry.fd), length=entry.size)
             response.head_only = request.method == b"HEAD"
             entry.release()
         if sink is not None:
-            try:
-                sink.finish()
-                response = Response(201)
-            except HTTPError as error:
-                response = response_for(error)
+            # Committed off the loop; commit_done answers.  Nothing more is
+            # parsed meanwhile: responses go out in order.
+            self.committing = request, keep_alive
+            self.committer.submit(self, sink)
+            return
         self.log(request, response.status, response.length)
-        self.respond(response, keep_alive and not response.close)
+        self.respond(response, keep_alive and not response.close, request.version == b"1.0")
+
+    def commit_done(self, response):
+        """The upload being committed is stored (201) or refused: answer it."""
+        (request, keep_alive), self.committing = self.committing, None
+        self.log(request, response.status, response.length)
+        self.respond(response, keep_alive and not response.close, request.version == b"1.0")
 
     def fail(self, error):
         """Answer an error the stream cannot recover from, then close."""
@@ -202,8 +246,8 @@ class Connection:
         if self.app.access_log is not None:
             self.app.access_log.write(self.peer, request, status, length)
 
-    def respond(self, response, keep_alive):
-        head = serialize_head(response, keep_alive)
+    def respond(self, response, keep_alive, http10=False):
+        head = serialize_head(response, keep_alive, http10=http10)
         if response.head_only or (response.fd >= 0 and response.length <= 0):
             if response.fd >= 0:
                 os.close(response.fd)
@@ -292,6 +336,8 @@ class Worker:
         self.selector = selectors.DefaultSelector()
         self.connections = {}
         self.file_cache = FileCache(app.files)
+        self.committer = Committer()
+        self.ready = []             # connections with input left after their turn
         self.stopping = False
         self.accepting = False
         self.accept_paused_until = 0.0
@@ -307,6 +353,7 @@ class Worker:
         unblock_stop_signals()      # a stop that came during start-up is delivered now
         self.listener.setblocking(False)
         self.set_accepting(True)
+        self.selector.register(self.committer.fd, EVENT_READ, self.committer)
         deadline = None
         next_sweep = 0.0
         while True:
@@ -320,28 +367,49 @@ class Worker:
                         self.drop(conn)
             if deadline is not None and (not self.connections or time.monotonic() > deadline):
                 break
-            ready = self.selector.select(SWEEP_INTERVAL if deadline is None else 0.1)
+            if self.ready:
+                timeout = 0         # turns are owed: only look for what else is ready
+            else:
+                timeout = SWEEP_INTERVAL if deadline is None else 0.1
+            events = self.selector.select(timeout)
             self.now = time.monotonic()
-            for key, mask in ready:
+            for key, mask in events:
                 conn = key.data
                 if conn is None:
                     self.accept()
-                    continue
-                try:
-                    if mask & EVENT_READ:
-                        conn.on_readable()
-                    self.after_io(conn, progressed=True)
-                except Exception:
-                    # A bug must cost one connection, never the worker.
-                    traceback.print_exc()
-                    self.drop(conn)
+                elif conn is self.committer:
+                    self.answer_commits()
+                else:
+                    self.serve(conn, conn.on_readable if mask & EVENT_READ else None)
+            turn, self.ready = self.ready, []
+            for conn in turn:
+                conn.scheduled = False
+                if self.connections.get(conn.fd) is conn:
+                    self.serve(conn, conn.process)
             if self.now >= next_sweep:
                 next_sweep = self.now + SWEEP_INTERVAL
                 self.sweep()
         for conn in list(self.connections.values()):
             self.drop(conn)
+        self.committer.close()
         self.file_cache.close()
         self.selector.close()
+
+    def serve(self, conn, step):
+        """Run step (read, or resume processing) for conn, then send and decide what next."""
+        try:
+            if step is not None:
+                step()
+            self.after_io(conn, progressed=True)
+        except Exception:
+            # A bug must cost one connection, never the worker.
+            traceback.print_exc()
+            self.drop(conn)
+
+    def answer_commits(self):
+        for conn, response in self.committer.results():
+            if self.connections.get(conn.fd) is conn:       # else the client is gone
+                self.serve(conn, lambda: conn.commit_done(response))
 
     def set_accepting(self, accepting):
         if accepting != self.accepting and not (accepting and self.stopping):
@@ -370,7 +438,7 @@ class Worker:
                 raise
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = Connection(sock, self.app, self.limits, self.file_cache, address[0])
+            conn = Connection(sock, self.app, self.limits, self.file_cache, self.committer, address[0])
             self.connections[conn.fd] = conn
             self.selector.register(sock, EVENT_READ, conn)
             self.enter_phase(conn, IDLE)
@@ -381,27 +449,36 @@ class Worker:
             if not conn.flush():
                 break                   # the socket is full: wait until writable
             if conn.closing:
+                if conn.lingering:
+                    return              # its clock runs from the start, whatever arrives
                 if conn.linger_after and not conn.peer_closed:
                     self.start_lingering(conn)
                 else:
                     self.drop(conn)
                 return
+            if conn.yielded:
+                break                   # its turn is over; the ready list resumes it
             before = conn.out_bytes, conn.file
             conn.process()              # requests held back while output was queued
-            if (conn.out_bytes, conn.file) == before:
-                if conn.peer_closed or (self.stopping and conn.request is None):
+            if (conn.out_bytes, conn.file) == before and not conn.yielded:
+                if conn.peer_closed or (self.stopping and conn.request is None
+                                        and conn.committing is None):
                     # Everything the peer sent is answered; a request cut off
-                    # mid-body is dropped, and close() aborts its upload.
+                    # mid-body is dropped, and close() aborts its upload (one
+                    # being committed is the committer's: it completes).
                     self.drop(conn)
                     return
                 break
+        if conn.yielded and not conn.scheduled:
+            conn.scheduled = True
+            self.ready.append(conn)
         # Backpressure: while output is queued, wait only for writability.
         events = EVENT_WRITE if (conn.out or conn.file is not None) else EVENT_READ
         if events != conn.events:
             conn.events = events
             self.selector.modify(conn.sock, events, conn)
-        if conn.out or conn.file is not None:
-            phase = SENDING
+        if conn.out or conn.file is not None or conn.committing is not None:
+            phase = SENDING             # (a commit is the server's wait: sweep leaves it be)
         elif conn.request is not None:
             phase = BODY
         elif conn.parser.in_progress():
@@ -433,7 +510,7 @@ class Worker:
         if orphaned(self.parent):
             self.stopping = True
         now = self.now
-        for conn in [c for c in self.connections.values() if c.deadline <= now]:
+        for conn in [c for c in self.connections.values() if c.deadline <= now and c.committing is None]:
             if conn.lingering or conn.peer_closed:
                 self.drop(conn)
                 continue

@@ -17,7 +17,7 @@ from .conditional import (UNSATISFIABLE, byte_range, field, http_date, if_range_
                           precondition_status, validators)
 from .encoding import accepts_gzip
 from .errors import HTTPError
-from .files import GzipCache
+from .files import GzipCache, Upload
 from .mediatypes import already_compressed
 from .limits import DEFAULT_LIMITS
 from .response import Response, error_response
@@ -101,14 +101,26 @@ class App:
         return response
 
     def upload(self, request, raw_name: bytes):
-        """The Upload for POST /files/{name}, once its preconditions hold (RFC 9110 §13.2.2)."""
-        if any(field(request, name) is not None for name in WRITE_PRECONDITIONS):
-            info = self.files.stat_existing(raw_name)
+        """The Upload for POST /files/{name}, once its preconditions hold (RFC 9110 §13.2.2).
+
+        They are checked now, so that a refusal comes before the body (and
+        instead of 100 Continue), and again when the upload is committed,
+        against the file as it is then (files.Upload).
+        """
+        path, mode = self.files.upload_target(raw_name)
+        if not any(field(request, name) is not None for name in WRITE_PRECONDITIONS):
+            return Upload(path, mode)
+
+        def precondition(info):
             current, modified = (None, None) if info is None else validators(info)
-            if precondition_status(request, current, modified, safe=False):
-                raise HTTPError(412, "precondition failed: the file is not in the state the request expects",
-                                close=False)
-        return self.files.upload(raw_name)
+            return precondition_status(request, current, modified, safe=False)
+
+        if precondition(self.files.stat_existing(raw_name)):
+            raise HTTPError(412, "precondition failed: the file is not in the state the request expects",
+                            close=False)
+        if_none_match = field(request, b"if-none-match")
+        create_only = if_none_match is not None and if_none_match.strip(b" \t") == b"*"
+        return Upload(path, mode, precondition, create_only)
 
     def file_response(self, request, raw_name: bytes) -> Response:
         """GET or HEAD of a file: 200, 206, 304, 412 or 416."""

@@ -1,5 +1,6 @@
 """Files under --directory: safe path resolution, opening for sendfile, compressed copies, atomic uploads."""
 import errno
+import fcntl
 import gzip
 import os
 import stat
@@ -33,6 +34,9 @@ class FileRoot:
         name = normalize_name(name)
         if not name:
             raise HTTPError(404, "no file name", close=False)
+        if name.rpartition(b"/")[2].startswith(TEMPORARY_PREFIX.encode()):
+            # Another client's upload in progress: never read, never replaced.
+            raise HTTPError(404, "no such file", close=False)
         return name
 
     def path(self, name: bytes) -> str:
@@ -89,8 +93,8 @@ class FileRoot:
             raise file_error(error, "read the file") from None
         return info if stat.S_ISREG(info.st_mode) else None
 
-    def upload(self, raw_name: bytes) -> "Upload":
-        """The Upload that will replace the directory entry a name leads to.
+    def upload_target(self, raw_name: bytes):
+        """(path, mode) of the directory entry an upload to a name replaces, and its new mode.
 
         The directory holding the entry is resolved like any path and must lie
         inside the root; the entry itself is replaced by rename, so a symlink
@@ -119,7 +123,7 @@ class FileRoot:
                 raise HTTPError(409, "a directory has that name", close=False)
             # A replaced file keeps its mode; anything else gets a new file's.
             mode = stat.S_IMODE(existing.st_mode) if stat.S_ISREG(existing.st_mode) else self.new_file_mode
-        return Upload(path, mode)
+        return path, mode
 
 
 OpenFile = namedtuple("OpenFile", "fd info path requested_path")
@@ -266,17 +270,29 @@ def _read_whole(fd: int, size: int):
 
 
 class Upload:
-    """A body streamed to a temporary file beside its target, renamed into place when complete.
+    """A body streamed to a temporary file beside its target, committed when complete.
 
     Readers of the final name see the old file or the new one, never a part:
-    os.replace is atomic within a directory.  abort() leaves nothing behind.
-    The file gets mode before it is renamed into place.
+    the temporary file is renamed into place, atomic within a directory.
+    abort() leaves nothing behind.  commit() blocks on the disk (fsync) and on
+    other processes' commits: the loops run it in a helper thread (see
+    core/committer.py), never in the event loop.
+
+    precondition(info) -> status: the request's If-* fields, evaluated against
+    the file as it is when the upload is committed (stat result, or None when
+    there is none); 0 when they hold.  They are evaluated and the rename done
+    while holding an flock on the directory, which every worker of every
+    instance takes for its commits, so a condition cannot change between the
+    check and the rename; a create-only upload (If-None-Match: *) is linked
+    into place, which fails when the name exists, whoever made it.
     """
 
-    def __init__(self, path: str, mode: int):
+    def __init__(self, path: str, mode: int, precondition=None, create_only=False):
         self.path = path
+        self.precondition = precondition
+        self.create_only = create_only
         try:
-            fd, self.temp_path = tempfile.mkstemp(prefix=".upload-", dir=os.path.dirname(path))
+            fd, self.temp_path = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=os.path.dirname(path))
         except OSError as error:
             raise file_error(error, "store the upload") from None
         self._file = os.fdopen(fd, "wb")
@@ -294,15 +310,46 @@ class Upload:
             # The rest of the body is still on its way: the connection closes.
             raise file_error(error, "write the upload", close=True) from None
 
-    def finish(self) -> None:
+    def commit(self) -> None:
+        """Make the upload durable and put it in place; HTTPError (412, 507, ...) if it cannot be."""
         try:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
-            os.replace(self.temp_path, self.path)
+            directory = os.open(os.path.dirname(self.path), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                fcntl.flock(directory, fcntl.LOCK_EX)
+                self._check_precondition()
+                if self.create_only:
+                    os.link(self.temp_path, self.path)      # EEXIST when anyone made it first
+                    os.unlink(self.temp_path)
+                else:
+                    os.replace(self.temp_path, self.path)
+                os.fsync(directory)         # the new name is durable too, before 201
+            finally:
+                os.close(directory)         # and with it the lock
+        except FileExistsError:
+            self.abort()
+            raise HTTPError(412, "precondition failed: the file was created meanwhile", close=False) from None
         except OSError as error:
             self.abort()
             raise file_error(error, "store the upload") from None
+        except HTTPError:
+            self.abort()
+            raise
+
+    def _check_precondition(self):
+        if self.precondition is None:
+            return
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            info = None
+        if info is not None and not stat.S_ISREG(info.st_mode):
+            info = None
+        if self.precondition(info):
+            raise HTTPError(412, "precondition failed: the file is not in the state the request expects",
+                            close=False)
 
     def abort(self) -> None:
         try:
@@ -313,3 +360,8 @@ class Upload:
             os.unlink(self.temp_path)
         except FileNotFoundError:
             pass
+
+
+# Temporary uploads are named TEMPORARY_PREFIX + mkstemp's random part; they
+# are never served nor overwritten by name.
+TEMPORARY_PREFIX = ".upload-"

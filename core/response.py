@@ -46,8 +46,13 @@ def date_field() -> bytes:
     return _date_field
 
 
-def serialize_head(response: Response, keep_alive: bool, date=None) -> bytes:
-    """Status line and fields, ending with the blank line (date: the Date field to use)."""
+def serialize_head(response: Response, keep_alive: bool, date=None, http10=False) -> bytes:
+    """Status line and fields, ending with the blank line.
+
+    date: the Date field to use (default: now).  http10: the request was
+    HTTP/1.0, whose connections persist only when the response says so
+    (RFC 9112 §9.3).
+    """
     parts = [STATUS_LINES[response.status], SERVER, date or date_field()]
     for name, value in response.fields:
         parts.append(name + b": " + value + b"\r\n")
@@ -57,6 +62,8 @@ def serialize_head(response: Response, keep_alive: bool, date=None) -> bytes:
         parts.append(b"Content-Length: %d\r\n" % response.length)
     if not keep_alive:
         parts.append(b"Connection: close\r\n")
+    elif http10:
+        parts.append(b"Connection: keep-alive\r\n")
     parts.append(b"\r\n")
     return b"".join(parts)
 
