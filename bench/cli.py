@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
     plan_info = {"reps": args.reps, "wrk_threads": args.wrk_threads, "pinned": pinned, "rss_limit_mib": rss_limit,
                  "quick": args.quick, "full": args.full}  # fmt: skip
-    doc = report.document(runs, cases, [s.name for s in chosen], skipped, info, argv, plan_info)
+    doc = report.document(runs, cases, chosen, skipped, info, argv, plan_info)
     paths = report.write(doc, args.out)
     if args.no_chart:
         pass

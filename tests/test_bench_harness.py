@@ -59,25 +59,27 @@ def test_json_has_machine_plan_and_nonzero_rps_for_every_server(bench_run):
         assert run["rps"] > 0 and run["ok_2xx"] > 0 and run["bytes"] > 0
         assert run["file"] == "4k.bin" and run["clients"] == 4
         assert run["cpu_s"] >= 0 and run["rss_peak_mib"] > 0
+        assert run["cpu_us_per_request"] > 0
         assert run["lat_p99_ms"] is not None
     case = doc["summary"]["T1"]
     assert case["clients"] == 4 and case["file_bytes"] == 4096
     for name in servers:
         assert case["servers"][name]["median"]["rps"] > 0
+        assert case["servers"][name]["median"]["cpu_us_per_request"] > 0
     for name in servers:
         for peer, ratios in case["servers"][name]["ratios"].items():
-            assert ratios["rps"] > 0, (name, peer)
+            assert ratios["rps"] > 0 and ratios["cpu_us_per_request"] > 0, (name, peer)
 
 
 def test_markdown_table_has_a_row_per_server(bench_run):
     text = (bench_run["out"] / "latest.md").read_text()
     assert text.startswith("# Benchmark results")
     assert "- Machine: " in text and "## T1:" in text
-    assert "| server | req/s | avg ms | p99 ms |" in text
+    assert "| server | req/s | CPU µs/req | avg ms | p99 ms |" in text
     rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
     for name in bench_run["servers"]:
         cells = [c.strip() for c in rows[name].split("|")[1:-1]]
-        assert float(cells[1].replace(",", "")) > 0, rows[name]
+        assert float(cells[1].replace(",", "")) > 0 and float(cells[2].replace(",", "")) > 0, rows[name]
     assert text == bench_run["proc"].stdout.rstrip("\n") + "\n"  # the table is printed too
 
 
