@@ -1,7 +1,8 @@
 """`python -m bench` end to end: one short T1 run against every available server.
 
 wrk is required (CI installs it): without it this test fails, it never skips.  At least
-one peer (nginx or Node.js) must be installed too; core joins once core/__main__.py exists.
+one peer (nginx or Node.js) must be installed too; core joins once core/__main__.py exists,
+and so does core-baseline (``--baseline`` pointing at this same checkout).
 """
 import json
 import shutil
@@ -22,7 +23,7 @@ PEERS = ("nginx", "node-cached")
 def servers_to_run():
     names = [name for name in PEERS if SPECS[name].unavailable() is None]
     if (REPO / "core" / "__main__.py").exists():
-        names.insert(0, "core")
+        names[:0] = ["core", "core-baseline"]
     return names
 
 
@@ -35,6 +36,8 @@ def bench_run(tmp_path_factory):
     cmd = [sys.executable, "-m", "bench", "--scenarios", "T1", "--servers", ",".join(servers),
            "--duration", "1", "--warmup", "0", "--reps", "1",
            "--set", "T1.clients=4", "--set", "T1.size=4k", "--out", str(out)]  # fmt: skip
+    if "core-baseline" in servers:
+        cmd += ["--baseline", str(REPO)]
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=30)
     elapsed = time.monotonic() - started
@@ -69,6 +72,9 @@ def test_json_has_machine_plan_and_nonzero_rps_for_every_server(bench_run):
     for name in servers:
         for peer, ratios in case["servers"][name]["ratios"].items():
             assert ratios["rps"] > 0 and ratios["cpu_us_per_request"] > 0, (name, peer)
+    if "core-baseline" in servers:
+        assert doc["baseline"]["core_file"] == str(REPO / "core" / "__init__.py")
+        assert "core-baseline" in case["servers"]["core"]["ratios"]
 
 
 def test_markdown_table_has_a_row_per_server(bench_run):

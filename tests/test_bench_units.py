@@ -234,6 +234,18 @@ def test_temporary_worktree_checks_out_the_ref_and_is_removed():
         baseline.resolve_ref("no-such-ref-anywhere")
 
 
+def test_baseline_is_added_after_core_unless_named():
+    assert cli.with_baseline_servers(["core", "nginx"], True) == ["core", "core-baseline", "nginx"]
+    assert cli.with_baseline_servers(["nginx"], True) == ["core-baseline", "nginx"]
+    assert cli.with_baseline_servers(["core", "core-py-baseline"], True) == ["core", "core-py-baseline"]
+    assert cli.with_baseline_servers(["core", "nginx"], False) == ["core", "nginx"]
+
+
+def test_baseline_servers_need_a_baseline(capsys):
+    assert cli.main(["--servers", "core,core-baseline"]) == 2
+    assert "need --baseline PATH or --baseline-ref REF" in capsys.readouterr().err
+
+
 def test_failed_runs_are_left_out_of_medians_and_noted():
     table = scenarios.default_scenarios()
     scenarios.finish(table)
