@@ -168,8 +168,9 @@ def prepare_baseline(args: argparse.Namespace, wanted: list[str], cleanup: conte
         found = baseline.verify_checkout(specs[name])
         for warning in found["warnings"]:
             print(f"warning: {name}: {warning}", file=err)
+        compiled = found["compiled"] if name == baseline.COMPILED_SERVER else {}
         print(f"{name}: core from {found['core_file']}"
-              + "".join(f", {m} from {Path(f).name}" for m, f in found["compiled"].items() if f), file=err)  # fmt: skip
+              + "".join(f", {m} from {Path(f).name}" for m, f in compiled.items() if f), file=err)  # fmt: skip
         info["servers"].append(name)
         info["core_file"] = found["core_file"]
         info.setdefault("compiled", {}).update(found["compiled"])

@@ -194,7 +194,7 @@ def _progress(plan: Plan, run: dict, done: int, total: int, elapsed: float) -> N
             what += f", p99 {run['lat_p99_ms']:.1f} ms"
         if run.get("error"):
             what += f" ({run['error']})"
-    print(f"[{done:>3}/{total}] {run['case']:<8} {run['server']:<14} rep {run['rep']}/{plan.reps}: {what}"
+    print(f"[{done:>3}/{total}] {run['case']:<8} {run['server']:<16} rep {run['rep']}/{plan.reps}: {what}"
           f"  [{_clock(elapsed)} elapsed, ~{_clock(eta)} left]", file=plan.progress, flush=True)  # fmt: skip
 
 
