@@ -3,17 +3,21 @@
     python -m bench                  # T1–T4, every available server, 3 repetitions (~15–20 min)
     python -m bench --quick          # T1 and T2, core vs node-cached vs nginx, short runs (< 3 min)
     python -m bench --full           # adds T3 with 500 clients and T4 with a 50 MB file
+    python -m bench --baseline PATH  # adds core-baseline: core from the checkout at PATH
+    python -m bench --baseline-ref main   # the same from a temporary worktree of a git ref
     python -m bench parser [...]     # bench.parser_bench.main(argv)
     python -m bench soak [...]       # bench.soak.main(argv)
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
+from pathlib import Path
 
-from . import chart, files, launch, loadgen, machine, report, runner, scenarios, servers
+from . import baseline, chart, files, launch, loadgen, machine, report, runner, scenarios, servers
 
 SUBCOMMANDS = {"parser": "parser_bench", "soak": "soak"}
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -29,7 +33,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="T1 and T2 only, core vs node-cached vs nginx, 3 s runs (about 2 min)")
     p.add_argument("--full", action="store_true", help="also T3 with 500 clients and T4 with a 50 MB file (long)")
     p.add_argument("--scenarios", help="comma-separated scenario ids (default: T1,T2,T3,T4)")
-    p.add_argument("--servers", help=f"comma-separated server names (known: {', '.join(servers.SPECS)})")
+    p.add_argument("--servers", help=f"comma-separated server names (known: {', '.join(servers.SPECS)}; "
+                   f"with --baseline or --baseline-ref also {', '.join(baseline.CHECKOUT_SERVERS)})")  # fmt: skip
+    checkout = p.add_mutually_exclusive_group()
+    checkout.add_argument("--baseline", metavar="PATH",
+                          help="also run core from the checkout at PATH as server core-baseline, interleaved "
+                          "with the others, to compare two versions in one run: python -m core with cwd and "
+                          "PYTHONPATH set to PATH, so PATH's own core and its in-place build (python setup.py "
+                          "build_ext --inplace) are used; checked before the runs. Name core-py-baseline in "
+                          "--servers for its pure-Python path")  # fmt: skip
+    checkout.add_argument("--baseline-ref", metavar="REF",
+                          help="like --baseline, for a git commit, branch or tag of this repository: checked "
+                          "out into a temporary worktree (git worktree add --detach), built in place, removed "
+                          "at the end")  # fmt: skip
     p.add_argument("--duration", type=float, help="seconds of measured load per run (default 8; --quick 3)")
     p.add_argument("--warmup", type=float, help="seconds of warm-up load before each run (default 2; 0 = none)")
     p.add_argument("--reps", type=int, default=3, help="interleaved repetitions (default 3)")
@@ -81,10 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     scenarios.finish(table)
     wanted_scenarios = _split(args.scenarios) or (["T1", "T2"] if args.quick else list(table))
     wanted_servers = _split(args.servers) or (servers.QUICK_SERVERS if args.quick else servers.DEFAULT_SERVERS)
-    unknown = [s for s in wanted_scenarios if s not in table] + [s for s in wanted_servers if s not in servers.SPECS]
+    known_servers = [*servers.SPECS, *baseline.CHECKOUT_SERVERS]
+    unknown = [s for s in wanted_scenarios if s not in table] + [s for s in wanted_servers if s not in known_servers]
     if unknown:
         print(f"python -m bench: unknown scenario or server: {', '.join(unknown)} "
-              f"(scenarios: {', '.join(table)}; servers: {', '.join(servers.SPECS)})", file=err)  # fmt: skip
+              f"(scenarios: {', '.join(table)}; servers: {', '.join(known_servers)})", file=err)  # fmt: skip
+        return 2
+    use_baseline = args.baseline is not None or args.baseline_ref is not None
+    wanted_servers = with_baseline_servers(wanted_servers, use_baseline)
+    if not use_baseline and set(wanted_servers) & set(baseline.CHECKOUT_SERVERS):
+        print(f"python -m bench: {', '.join(baseline.CHECKOUT_SERVERS)} need --baseline PATH or --baseline-ref REF",
+              file=err)  # fmt: skip
         return 2
 
     if args.list:
@@ -94,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, spec in servers.SPECS.items():
             why = spec.unavailable()
             print(f"{name:<14} {spec.description}" + (f"  [skipped: {why}]" if why else ""))
+        for name in baseline.CHECKOUT_SERVERS:
+            print(f"{name:<14} core from another checkout (--baseline PATH or --baseline-ref REF)")
         return 0
 
     wrk = loadgen.find_wrk()
@@ -101,19 +126,73 @@ def main(argv: list[str] | None = None) -> int:
         print("python -m bench: wrk not found; install it (apt-get install wrk)", file=err)
         return 2
 
+    with contextlib.ExitStack() as cleanup:  # removes a --baseline-ref worktree however the run ends
+        try:
+            specs, baseline_info = prepare_baseline(args, wanted_servers, cleanup, err)
+        except baseline.BaselineError as exc:
+            print(f"python -m bench: {exc}", file=err)
+            return 2
+        cases = [case for sid in wanted_scenarios for case in table[sid].cases()]
+        return _benchmark(args, argv, cases, [specs[name] for name in wanted_servers], baseline_info, wrk)
+
+
+def with_baseline_servers(wanted: list[str], use_baseline: bool) -> list[str]:
+    """``wanted`` with core-baseline added (right after core) when a baseline is given but not named."""
+    if not use_baseline or set(wanted) & set(baseline.CHECKOUT_SERVERS):
+        return wanted
+    at = wanted.index("core") + 1 if "core" in wanted else 0
+    return wanted[:at] + [baseline.COMPILED_SERVER] + wanted[at:]
+
+
+def prepare_baseline(args: argparse.Namespace, wanted: list[str], cleanup: contextlib.ExitStack,
+                     err) -> tuple[dict[str, servers.ServerSpec], dict | None]:  # fmt: skip
+    """All server specs by name, with the baseline's if one is given; and what the report says about it.
+
+    For --baseline-ref the worktree is entered on ``cleanup``, which removes it.  Each baseline
+    server asked for is verified (see baseline.verify_checkout); BaselineError if one fails.
+    """
+    specs = dict(servers.SPECS)
+    if args.baseline is None and args.baseline_ref is None:
+        return specs, None
+    if args.baseline_ref is not None:
+        needs_build = baseline.COMPILED_SERVER in wanted
+        checkout, commit = cleanup.enter_context(baseline.temporary_worktree(args.baseline_ref, build=needs_build,
+                                                                             log=err))  # fmt: skip
+        label = f"git {args.baseline_ref} ({commit[:10]})"
+    else:
+        checkout = Path(args.baseline).resolve()
+        label = str(checkout)
+    specs.update(baseline.server_specs(checkout, label))
+    info = {"servers": [], "path": str(checkout), "ref": args.baseline_ref, "git": machine.git_revision(checkout)}
+    for name in (n for n in baseline.CHECKOUT_SERVERS if n in wanted):
+        found = baseline.verify_checkout(specs[name])
+        for warning in found["warnings"]:
+            print(f"warning: {name}: {warning}", file=err)
+        compiled = found["compiled"] if name == baseline.COMPILED_SERVER else {}
+        print(f"{name}: core from {found['core_file']}"
+              + "".join(f", {m} from {Path(f).name}" for m, f in compiled.items() if f), file=err)  # fmt: skip
+        info["servers"].append(name)
+        info["core_file"] = found["core_file"]
+        info.setdefault("compiled", {}).update(found["compiled"])
+    return specs, info
+
+
+def _benchmark(args: argparse.Namespace, argv: list[str], cases: list[scenarios.Case],
+               wanted: list[servers.ServerSpec], baseline_info: dict | None, wrk: str) -> int:  # fmt: skip
+    """Run ``cases`` against the ``wanted`` servers that can run here, write the results; the exit status."""
+    err = sys.stderr
     chosen, skipped = [], {}
-    for name in wanted_servers:
-        why = servers.SPECS[name].unavailable()
+    for spec in wanted:
+        why = spec.unavailable()
         if why:
-            skipped[name] = why
-            print(f"skip {name}: {why}", file=err)
+            skipped[spec.name] = why
+            print(f"skip {spec.name}: {why}", file=err)
         else:
-            chosen.append(servers.SPECS[name])
+            chosen.append(spec)
     if not chosen:
         print("python -m bench: no server available to benchmark", file=err)
         return 2
 
-    cases = [case for sid in wanted_scenarios for case in table[sid].cases()]
     info = machine.describe(wrk)
     rss_limit = args.rss_limit or info["mem_total_mib"] / 2 or 8192
     pinned = not args.no_pin and info["cpus_usable"] >= 2
@@ -145,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
 
     plan_info = {"reps": args.reps, "wrk_threads": args.wrk_threads, "pinned": pinned, "rss_limit_mib": rss_limit,
                  "quick": args.quick, "full": args.full}  # fmt: skip
-    doc = report.document(runs, cases, [s.name for s in chosen], skipped, info, argv, plan_info)
+    doc = report.document(runs, cases, chosen, skipped, info, argv, plan_info, baseline_info)
     paths = report.write(doc, args.out)
     if args.no_chart:
         pass

@@ -45,9 +45,10 @@ def mem_total_mib() -> float:
     return 0.0
 
 
-def git_revision() -> str | None:
-    rev = _first_line(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"])
-    if rev and _first_line(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"]):
+def git_revision(root: Path = REPO_ROOT) -> str | None:
+    """Short commit of the checkout at ``root``, '+dirty' when tracked files changed; None outside git."""
+    rev = _first_line(["git", "-C", str(root), "rev-parse", "--short", "HEAD"])
+    if rev and _first_line(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"]):
         rev += "+dirty"
     return rev
 

@@ -165,9 +165,21 @@ def metrics(result: loadgen.WrkResult, clients: int, cpu_s: float, sampler: Samp
         "listen_drops": listen_after["ListenDrops"] - listen_before["ListenDrops"],
         "cpu_s": round(cpu_s, 3),
         "cpu_s_per_gib": cpu_s / gib if gib > 0 else None,
+        "cpu_us_per_request": cpu_us_per_request(cpu_s, result.requests),
         "rss_peak_mib": round(max(hwm_mib, sampler.rss_peak_mib), 1),
         "rss_sampled_peak_mib": round(sampler.rss_peak_mib, 1),
     }
+
+
+def cpu_us_per_request(cpu_s: float, requests: int) -> float | None:
+    """Server CPU microseconds per request: its utime + stime over the measured run ÷ requests.
+
+    ``cpu_s`` covers every process of the server (workers included, reaped ones through their
+    parent's cutime + cstime, see procstat.cpu_seconds) from just before wrk starts to just after
+    it exits; ``requests`` is every response wrk completed in that window, whatever its status.
+    None when nothing was completed: there is nothing to divide by.
+    """
+    return cpu_s * 1e6 / requests if requests > 0 else None
 
 
 def _progress(plan: Plan, run: dict, done: int, total: int, elapsed: float) -> None:
@@ -176,11 +188,13 @@ def _progress(plan: Plan, run: dict, done: int, total: int, elapsed: float) -> N
         what = f"FAILED: {run['error']}"
     else:
         what = f"{run['rps']:,.0f} req/s, {run['gib_s']:.2f} GiB/s"
+        if run.get("cpu_us_per_request") is not None:
+            what += f", {run['cpu_us_per_request']:,.1f} CPU µs/req"
         if run.get("lat_p99_ms") is not None:
             what += f", p99 {run['lat_p99_ms']:.1f} ms"
         if run.get("error"):
             what += f" ({run['error']})"
-    print(f"[{done:>3}/{total}] {run['case']:<8} {run['server']:<14} rep {run['rep']}/{plan.reps}: {what}"
+    print(f"[{done:>3}/{total}] {run['case']:<8} {run['server']:<16} rep {run['rep']}/{plan.reps}: {what}"
           f"  [{_clock(elapsed)} elapsed, ~{_clock(eta)} left]", file=plan.progress, flush=True)  # fmt: skip
 
 

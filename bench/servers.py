@@ -50,6 +50,7 @@ class ServerSpec:
     ready_line: re.Pattern | None = None  # printed by the server once it accepts
     keep_alive: bool = True
     prepare: Callable[[ServerSetup], None] | None = None  # e.g. render nginx.conf
+    cwd: Path | None = None  # where the command runs; None: this repository
 
 
 # --- the adapters -----------------------------------------------------------------
@@ -61,7 +62,7 @@ def _core_missing() -> str | None:
     return "core/__main__.py does not exist yet"
 
 
-def _core_command(setup: ServerSetup) -> list[str]:
+def core_command(setup: ServerSetup) -> list[str]:
     return [sys.executable, "-m", "core", "--host", "127.0.0.1", "--port", str(setup.port),
             "--directory", setup.directory, "--workers", "1"]  # fmt: skip
 
@@ -173,10 +174,11 @@ def _uvicorn_command(setup: ServerSetup) -> list[str]:
 SPECS: dict[str, ServerSpec] = {
     spec.name: spec
     for spec in (
-        ServerSpec("core", "core, compiled, 1 worker", _core_command, _core_missing,
+        ServerSpec("core", "core, compiled, 1 worker", core_command, _core_missing,
                    ready_line=LISTENING),  # fmt: skip
-        ServerSpec("core-py", "core, pure Python (CORE_PURE_PYTHON=1), 1 worker", _core_command,
-                   _core_missing, env={"CORE_PURE_PYTHON": "1"}, ready_line=LISTENING),  # fmt: skip
+        ServerSpec("core-py", "core, pure Python (CORE_PURE_PYTHON=1), 1 worker", core_command,
+                   _core_missing, env={"CORE_PURE_PYTHON": "1", "CORE_REQUIRE_COMPILED": "0"},
+                   ready_line=LISTENING),  # fmt: skip
         # s05 (threads) has no /files/ route yet; s06 is the earliest stage that can be measured.
         _stage_spec("s06", "stage 06 (files), threaded, closes after each response", keep_alive=False),
         _stage_spec("s08", "stage 08 (gzip), threaded, closes after each response", keep_alive=False),
@@ -232,7 +234,7 @@ class RunningServer:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=REPO_ROOT,
+                cwd=spec.cwd or REPO_ROOT,
                 env=env,
                 start_new_session=True,
                 preexec_fn=launch.preexec(cpus),

@@ -1,7 +1,8 @@
 """`python -m bench` end to end: one short T1 run against every available server.
 
 wrk is required (CI installs it): without it this test fails, it never skips.  At least
-one peer (nginx or Node.js) must be installed too; core joins once core/__main__.py exists.
+one peer (nginx or Node.js) must be installed too; core joins once core/__main__.py exists,
+and so does core-baseline (``--baseline`` pointing at this same checkout).
 """
 import json
 import shutil
@@ -22,7 +23,7 @@ PEERS = ("nginx", "node-cached")
 def servers_to_run():
     names = [name for name in PEERS if SPECS[name].unavailable() is None]
     if (REPO / "core" / "__main__.py").exists():
-        names.insert(0, "core")
+        names[:0] = ["core", "core-baseline"]
     return names
 
 
@@ -35,6 +36,8 @@ def bench_run(tmp_path_factory):
     cmd = [sys.executable, "-m", "bench", "--scenarios", "T1", "--servers", ",".join(servers),
            "--duration", "1", "--warmup", "0", "--reps", "1",
            "--set", "T1.clients=4", "--set", "T1.size=4k", "--out", str(out)]  # fmt: skip
+    if "core-baseline" in servers:
+        cmd += ["--baseline", str(REPO)]
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=30)
     elapsed = time.monotonic() - started
@@ -59,25 +62,30 @@ def test_json_has_machine_plan_and_nonzero_rps_for_every_server(bench_run):
         assert run["rps"] > 0 and run["ok_2xx"] > 0 and run["bytes"] > 0
         assert run["file"] == "4k.bin" and run["clients"] == 4
         assert run["cpu_s"] >= 0 and run["rss_peak_mib"] > 0
+        assert run["cpu_us_per_request"] > 0
         assert run["lat_p99_ms"] is not None
     case = doc["summary"]["T1"]
     assert case["clients"] == 4 and case["file_bytes"] == 4096
     for name in servers:
         assert case["servers"][name]["median"]["rps"] > 0
+        assert case["servers"][name]["median"]["cpu_us_per_request"] > 0
     for name in servers:
         for peer, ratios in case["servers"][name]["ratios"].items():
-            assert ratios["rps"] > 0, (name, peer)
+            assert ratios["rps"] > 0 and ratios["cpu_us_per_request"] > 0, (name, peer)
+    if "core-baseline" in servers:
+        assert doc["baseline"]["core_file"] == str(REPO / "core" / "__init__.py")
+        assert "core-baseline" in case["servers"]["core"]["ratios"]
 
 
 def test_markdown_table_has_a_row_per_server(bench_run):
     text = (bench_run["out"] / "latest.md").read_text()
     assert text.startswith("# Benchmark results")
     assert "- Machine: " in text and "## T1:" in text
-    assert "| server | req/s | avg ms | p99 ms |" in text
+    assert "| server | req/s | CPU µs/req | avg ms | p99 ms |" in text
     rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
     for name in bench_run["servers"]:
         cells = [c.strip() for c in rows[name].split("|")[1:-1]]
-        assert float(cells[1].replace(",", "")) > 0, rows[name]
+        assert float(cells[1].replace(",", "")) > 0 and float(cells[2].replace(",", "")) > 0, rows[name]
     assert text == bench_run["proc"].stdout.rstrip("\n") + "\n"  # the table is printed too
 
 

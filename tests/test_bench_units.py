@@ -1,12 +1,15 @@
-"""The harness's own logic, without load: parsing, overrides, ratios, nginx config, CLI paths."""
+"""The harness's own logic, without load: parsing, overrides, ratios, CPU per request, nginx config,
+the baseline checkout, CLI paths."""
+import importlib.util
 import shutil
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
-from bench import cli, loadgen, report, scenarios, servers, tcpstat
+from bench import baseline, cli, loadgen, report, runner, scenarios, servers, tcpstat
 
 WRK_STDOUT = """Running 1s test @ http://127.0.0.1:1/files/10k.bin
   1 threads and 4 connections
@@ -86,8 +89,9 @@ def test_listen_counters_are_read_from_tcpext(tmp_path):
     assert set(tcpstat.listen_counters()) == {"ListenOverflows", "ListenDrops"}
 
 
-def _run(server, rep, rps):
-    return {"case": "T1", "server": server, "rep": rep, "rps": rps, "gib_s": rps / 1000, "cpu_s_per_gib": 1.0}
+def _run(server, rep, rps, cpu_us=10.0):
+    return {"case": "T1", "server": server, "rep": rep, "rps": rps, "gib_s": rps / 1000, "cpu_s_per_gib": 1.0,
+            "cpu_us_per_request": cpu_us}  # fmt: skip
 
 
 def test_ratios_are_medians_of_per_repetition_ratios():
@@ -101,6 +105,145 @@ def test_ratios_are_medians_of_per_repetition_ratios():
     assert core["median"]["rps"] == 100
     assert core["ratios"]["nginx"]["rps"] == pytest.approx(0.9)  # not 100/100 = 1.0
     assert core["ratios"]["node-cached"]["rps"] is None  # not measured
+
+
+def test_cpu_per_request_is_server_cpu_over_completed_requests():
+    assert runner.cpu_us_per_request(0.5, 50_000) == pytest.approx(10.0)
+    assert runner.cpu_us_per_request(0.0, 10) == 0.0
+    assert runner.cpu_us_per_request(0.5, 0) is None  # nothing completed: no per-request figure
+
+
+def test_run_metrics_divide_cpu_by_every_completed_response():
+    result = loadgen.parse_output(WRK_STDOUT)  # 120 responses, 20 of them non-2xx
+    sampler = types.SimpleNamespace(established_peak=4, rss_peak_mib=12.0)
+    counters = {"ListenOverflows": 0, "ListenDrops": 0}
+    run = runner.metrics(result, 4, 0.0012, sampler, 10.0, counters, counters)
+    assert run["cpu_us_per_request"] == pytest.approx(10.0)  # 1,200 µs / 120 responses
+    assert run["rps"] == 100  # req/s counts 2xx only
+
+
+def test_cpu_per_request_ratios_are_medians_of_per_repetition_ratios():
+    table = scenarios.default_scenarios()
+    scenarios.finish(table)
+    runs = [_run("core", 1, 100, cpu_us=10), _run("nginx", 1, 100, cpu_us=20),  # 0.5
+            _run("core", 2, 100, cpu_us=12), _run("nginx", 2, 100, cpu_us=10),  # 1.2
+            _run("core", 3, 100, cpu_us=9), _run("nginx", 3, 100, cpu_us=10)]   # 0.9  fmt: skip
+    core = report.summarise(runs, table["T1"].cases(), ["core", "nginx"])["T1"]["servers"]["core"]
+    assert core["median"]["cpu_us_per_request"] == 10
+    assert core["ratios"]["nginx"]["cpu_us_per_request"] == pytest.approx(0.9)
+    assert core["ratios_per_rep"]["nginx"]["cpu_us_per_request"] == pytest.approx([0.5, 1.2, 0.9])
+
+
+def test_every_scenario_reports_cpu_per_request():
+    table = scenarios.default_scenarios()
+    scenarios.finish(table)
+    assert all("cpu_us_per_request" in s.reported for s in table.values())
+    assert "cpu_s_per_gib" in table["T3"].reported  # large files keep CPU s/GiB too
+
+
+def test_a_baseline_checkout_is_a_peer_only_when_it_ran():
+    table = scenarios.default_scenarios()
+    scenarios.finish(table)
+    runs = [_run("core", 1, 110, cpu_us=9), _run("core-baseline", 1, 100, cpu_us=10)]
+    with_baseline = report.summarise(runs, table["T1"].cases(), ["core", "core-baseline"])["T1"]["servers"]
+    assert with_baseline["core"]["ratios"]["core-baseline"]["rps"] == pytest.approx(1.1)
+    assert with_baseline["core"]["ratios"]["core-baseline"]["cpu_us_per_request"] == pytest.approx(0.9)
+    without = report.summarise(runs[:1], table["T1"].cases(), ["core"])["T1"]["servers"]["core"]
+    assert "core-baseline" not in without["ratios"]
+
+
+MACHINE = {"cpu_model": "CPU", "cpus": 2, "mem_total_mib": 2048, "kernel": "6", "git": "abc",
+           "versions": {"python": "3.11"}}  # fmt: skip
+PLAN = {"reps": 2, "wrk_threads": 1, "pinned": True}
+
+
+def test_markdown_shows_cpu_per_request_next_to_req_s_and_the_baseline_spread(tmp_path):
+    table = scenarios.default_scenarios()
+    scenarios.finish(table)
+    runs = [_run("core", 1, 110, cpu_us=9), _run("core-baseline", 1, 100, cpu_us=10),
+            _run("core", 2, 100, cpu_us=11), _run("core-baseline", 2, 100, cpu_us=10)]  # fmt: skip
+    specs = [servers.SPECS["core"], baseline.server_specs(tmp_path)["core-baseline"]]
+    info = {"servers": ["core-baseline"], "path": str(tmp_path), "ref": "HEAD", "git": "abc",
+            "core_file": f"{tmp_path}/core/__init__.py"}  # fmt: skip
+    text = report.markdown(report.document(runs, table["T1"].cases(), specs, {}, MACHINE, [], PLAN, info))
+    assert "| server | req/s | CPU µs/req | avg ms | p99 ms |" in text
+    assert "req/s vs core-baseline | CPU/req vs core-baseline |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| core |"))
+    assert "| 10.0 |" in row  # median CPU µs/req
+    assert "| 1.00 (0.90–1.10) |" in row  # CPU/req ratio: median (per-repetition range)
+    assert "Baseline: core-baseline ran `python -m core` from ref `HEAD`" in text
+
+
+def test_baseline_servers_run_core_from_the_checkout(tmp_path):
+    specs = baseline.server_specs(tmp_path)
+    setup = servers.ServerSetup(port=18080, directory="/srv/files", workdir=str(tmp_path), max_clients=4)
+    compiled, pure = specs["core-baseline"], specs["core-py-baseline"]
+    for spec in (compiled, pure):
+        assert spec.command(setup) == servers.core_command(setup)  # the same command line as core
+        assert spec.command(setup)[:3] == [sys.executable, "-m", "core"]
+        assert spec.cwd == tmp_path.resolve() and spec.env["PYTHONPATH"] == str(tmp_path.resolve())
+    assert compiled.env["CORE_PURE_PYTHON"] == "0" and compiled.env["CORE_REQUIRE_COMPILED"] == "1"
+    assert pure.env["CORE_PURE_PYTHON"] == "1" and pure.env["CORE_REQUIRE_COMPILED"] == "0"
+    assert "core/__main__.py not found" in compiled.unavailable()
+
+
+def test_verify_accepts_this_checkout_and_reports_what_was_imported():
+    specs = baseline.server_specs(servers.REPO_ROOT)
+    found = baseline.verify_checkout(specs["core-py-baseline"])
+    assert found["core_file"] == str(servers.REPO_ROOT / "core" / "__init__.py")
+    if importlib.util.find_spec("core._server_c") is None:
+        pytest.skip("core is not compiled here")
+    found = baseline.verify_checkout(specs["core-baseline"])
+    assert all(Path(f).is_relative_to(servers.REPO_ROOT) for f in found["compiled"].values())
+
+
+def _fake_checkout(root: Path, init: bool, pyx: bool) -> Path:
+    (root / "core").mkdir(parents=True)
+    (root / "core" / "__main__.py").write_text("")
+    if init:
+        (root / "core" / "__init__.py").write_text("")
+    if pyx:
+        (root / "core" / "_fast.pyx").write_text("")
+    return root
+
+
+def test_verify_refuses_a_checkout_without_a_compiled_build(tmp_path):
+    specs = baseline.server_specs(_fake_checkout(tmp_path, init=True, pyx=True))
+    with pytest.raises(baseline.BaselineError, match=r"no compiled build for this Python \(core._fast\)"):
+        baseline.verify_checkout(specs["core-baseline"])
+    assert baseline.verify_checkout(specs["core-py-baseline"])["compiled"] == {"_fast": None}
+
+
+def test_verify_refuses_a_core_imported_from_elsewhere(tmp_path):
+    spec = baseline.server_specs(_fake_checkout(tmp_path, init=False, pyx=False))["core-py-baseline"]
+    with pytest.raises(baseline.BaselineError, match="not from"):
+        baseline.verify_checkout(spec)
+    with pytest.raises(baseline.BaselineError, match="not a checkout"):
+        baseline.verify_checkout(baseline.server_specs(tmp_path / "nowhere")["core-baseline"])
+
+
+def test_temporary_worktree_checks_out_the_ref_and_is_removed():
+    head = subprocess.run(["git", "-C", str(servers.REPO_ROOT), "rev-parse", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()  # fmt: skip
+    with baseline.temporary_worktree("HEAD", build=False, log=sys.stderr) as (checkout, commit):
+        assert commit == head and (checkout / "core" / "__main__.py").exists()
+    listed = subprocess.run(["git", "-C", str(servers.REPO_ROOT), "worktree", "list"], capture_output=True,
+                            text=True).stdout  # fmt: skip
+    assert not checkout.exists() and str(checkout) not in listed
+    with pytest.raises(baseline.BaselineError, match="not a commit"):
+        baseline.resolve_ref("no-such-ref-anywhere")
+
+
+def test_baseline_is_added_after_core_unless_named():
+    assert cli.with_baseline_servers(["core", "nginx"], True) == ["core", "core-baseline", "nginx"]
+    assert cli.with_baseline_servers(["nginx"], True) == ["core-baseline", "nginx"]
+    assert cli.with_baseline_servers(["core", "core-py-baseline"], True) == ["core", "core-py-baseline"]
+    assert cli.with_baseline_servers(["core", "nginx"], False) == ["core", "nginx"]
+
+
+def test_baseline_servers_need_a_baseline(capsys):
+    assert cli.main(["--servers", "core,core-baseline"]) == 2
+    assert "need --baseline PATH or --baseline-ref REF" in capsys.readouterr().err
 
 
 def test_failed_runs_are_left_out_of_medians_and_noted():
