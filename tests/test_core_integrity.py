@@ -597,7 +597,7 @@ def test_ranges_none_of_which_is_satisfiable_get_416(server):
     assert response.headers["content-range"] == "bytes */100"
 
 
-@pytest.mark.parametrize("target, plain", [("/echo/abc", b"abc"), ("/files/twice.txt", TEXT)])
+@pytest.mark.parametrize("target, plain", [("/echo/abc", b"abc"), ("/files/twice.txt", TEXT)], ids=["echo", "file"])
 def test_repeated_accept_encoding_lines_combine(server, target, plain):
     (server.directory / "twice.txt").write_bytes(TEXT)
     response = ask_and_continue(server, "GET", target, [("Accept-Encoding", "identity"), ("Accept-Encoding", "gzip")])
