@@ -738,11 +738,11 @@ cdef class Worker:
             out_before, file_before = conn.out_len, conn.file_left
             self.process(conn)          # requests held back while output was queued
             if conn.out_len == out_before and conn.file_left == file_before and not conn.yielded:
-                if conn.peer_closed or (self.stopping and conn.request is None
-                                        and conn.committing is None):
-                    # Everything the peer sent is answered; a request cut off
-                    # mid-body is dropped, and abandon() aborts its upload (one
-                    # being committed is the committer's: it completes).
+                if conn.committing is None and (conn.peer_closed or (self.stopping and conn.request is None)):
+                    # Everything the peer sent is answered (an upload being
+                    # committed is answered first, even to a peer that has
+                    # half-closed); a request cut off mid-body is dropped,
+                    # and abandon() aborts its upload.
                     self.drop(conn)
                     return
                 break

@@ -461,11 +461,11 @@ class Worker:
             before = conn.out_bytes, conn.file
             conn.process()              # requests held back while output was queued
             if (conn.out_bytes, conn.file) == before and not conn.yielded:
-                if conn.peer_closed or (self.stopping and conn.request is None
-                                        and conn.committing is None):
-                    # Everything the peer sent is answered; a request cut off
-                    # mid-body is dropped, and close() aborts its upload (one
-                    # being committed is the committer's: it completes).
+                if conn.committing is None and (conn.peer_closed or (self.stopping and conn.request is None)):
+                    # Everything the peer sent is answered (an upload being
+                    # committed is answered first, even to a peer that has
+                    # half-closed); a request cut off mid-body is dropped,
+                    # and close() aborts its upload.
                     self.drop(conn)
                     return
                 break
