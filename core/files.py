@@ -4,6 +4,7 @@ import gzip
 import os
 import stat
 import tempfile
+import time
 from collections import OrderedDict, namedtuple
 from urllib.parse import unquote_to_bytes
 
@@ -209,15 +210,29 @@ class GzipCache:
     (compressed bytes plus a fixed overhead per entry) stays within
     max_total_bytes, least recently used out first.  A file whose gzip form
     would not be smaller is remembered as such and sent as it is.
+
+    Compressing runs inside the event loop, so it is bounded (get returns
+    None, and the file is sent as it is, when the rule says no):
+
+    - Admission: a copy dropped to make room (not one dropped because its
+      file changed) marks its path for READMIT_SECONDS; meanwhile that file is
+      not compressed again.  Files whose copies together exceed the cache,
+      asked for in turn, would otherwise each be compressed on every request
+      and evicted before the next (LRU's worst case): instead the copies that
+      fit stay and are hit, and the rest go out as they are.
     """
 
     ENTRY_OVERHEAD = 256
     LEVEL = 6       # zlib's default: most of level 9's gain at a fraction of its time
+    READMIT_SECONDS = 60.0
+    MAX_EVICTED = 4096      # paths remembered as evicted; the oldest are forgotten first
 
-    def __init__(self, max_file_bytes: int, max_total_bytes: int):
+    def __init__(self, max_file_bytes: int, max_total_bytes: int, clock=time.monotonic):
         self.max_file_bytes = max_file_bytes
         self.max_total_bytes = max_total_bytes
+        self._clock = clock
         self._entries = OrderedDict()       # path -> (size, mtime_ns, gzip bytes or None)
+        self._evicted = OrderedDict()       # path -> when its copy was dropped for room, oldest first
         self._total = 0
 
     def compressible(self, info) -> bool:
@@ -234,6 +249,9 @@ class GzipCache:
                 self._entries.move_to_end(path)
                 return entry[2]
             self._drop(path)
+        now = self._clock()
+        if self._recently_evicted(path, now):
+            return None
         data = _read_whole(fd, info.st_size)
         after = os.fstat(fd)
         if data is None or (after.st_size, after.st_mtime_ns) != (info.st_size, info.st_mtime_ns):
@@ -244,8 +262,23 @@ class GzipCache:
         self._entries[path] = (info.st_size, info.st_mtime_ns, compressed)
         self._total += self._cost(compressed)
         while self._total > self.max_total_bytes:
-            self._drop(next(iter(self._entries)))
+            victim = next(iter(self._entries))
+            self._drop(victim)
+            self._evicted[victim] = now
+            self._evicted.move_to_end(victim)
+            if len(self._evicted) > self.MAX_EVICTED:
+                self._evicted.popitem(last=False)
         return compressed
+
+    def _recently_evicted(self, path: str, now: float) -> bool:
+        """Whether path's copy was dropped for room less than READMIT_SECONDS ago."""
+        evicted = self._evicted
+        while evicted:                      # forget the marks that have run out, oldest first
+            oldest, when = next(iter(evicted.items()))
+            if now - when < self.READMIT_SECONDS:
+                break
+            del evicted[oldest]
+        return path in evicted
 
     def _cost(self, compressed) -> int:
         return self.ENTRY_OVERHEAD + (len(compressed) if compressed else 0)
