@@ -211,15 +211,20 @@ class GzipCache:
     max_total_bytes, least recently used out first.  A file whose gzip form
     would not be smaller is remembered as such and sent as it is.
 
-    Compressing runs inside the event loop, so it is bounded (get returns
-    None, and the file is sent as it is, when the rule says no):
+    Compressing runs inside the event loop, so two rules bound it (get
+    returns None, and the file is sent as it is, whenever either says no):
 
+    - A budget: a token bucket of input bytes, refilled at bytes_per_second
+      and holding at most max(bytes_per_second, max_file_bytes).  Over any T
+      seconds a worker compresses at most that much plus bytes_per_second * T,
+      and one compression is at most max_file_bytes.  Hits cost nothing.
     - Admission: a copy dropped to make room (not one dropped because its
       file changed) marks its path for READMIT_SECONDS; meanwhile that file is
       not compressed again.  Files whose copies together exceed the cache,
       asked for in turn, would otherwise each be compressed on every request
       and evicted before the next (LRU's worst case): instead the copies that
-      fit stay and are hit, and the rest go out as they are.
+      fit stay and are hit, the rest go out as they are, and the budget is
+      not spent on copies that cannot stay.
     """
 
     ENTRY_OVERHEAD = 256
@@ -227,10 +232,15 @@ class GzipCache:
     READMIT_SECONDS = 60.0
     MAX_EVICTED = 4096      # paths remembered as evicted; the oldest are forgotten first
 
-    def __init__(self, max_file_bytes: int, max_total_bytes: int, clock=time.monotonic):
+    def __init__(self, max_file_bytes: int, max_total_bytes: int, bytes_per_second: int,
+                 clock=time.monotonic):
         self.max_file_bytes = max_file_bytes
         self.max_total_bytes = max_total_bytes
+        self.bytes_per_second = bytes_per_second
+        self.burst = max(bytes_per_second, max_file_bytes)
         self._clock = clock
+        self._tokens = float(self.burst)
+        self._refilled = clock()
         self._entries = OrderedDict()       # path -> (size, mtime_ns, gzip bytes or None)
         self._evicted = OrderedDict()       # path -> when its copy was dropped for room, oldest first
         self._total = 0
@@ -250,12 +260,13 @@ class GzipCache:
                 return entry[2]
             self._drop(path)
         now = self._clock()
-        if self._recently_evicted(path, now):
+        if self._recently_evicted(path, now) or not self._afford(info.st_size, now):
             return None
         data = _read_whole(fd, info.st_size)
         after = os.fstat(fd)
         if data is None or (after.st_size, after.st_mtime_ns) != (info.st_size, info.st_mtime_ns):
             return None             # written to while we read: send it as it is, cache nothing
+        self._tokens -= len(data)
         compressed = gzip.compress(data, compresslevel=self.LEVEL, mtime=0)
         if len(compressed) >= len(data):
             compressed = None
@@ -279,6 +290,12 @@ class GzipCache:
                 break
             del evicted[oldest]
         return path in evicted
+
+    def _afford(self, size: int, now: float) -> bool:
+        """Whether the budget holds size bytes now (refilled for the time since the last look)."""
+        self._tokens = min(self.burst, self._tokens + (now - self._refilled) * self.bytes_per_second)
+        self._refilled = now
+        return self._tokens >= size
 
     def _cost(self, compressed) -> int:
         return self.ENTRY_OVERHEAD + (len(compressed) if compressed else 0)

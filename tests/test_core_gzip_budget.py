@@ -1,12 +1,13 @@
-"""gzip cannot be used to make a worker compress without end (GzipCache's admission rule).
+"""gzip cannot be used to make a worker compress without end (GzipCache's budget and admission rule).
 
 Compression runs in the event loop.  Files whose compressed copies together
 exceed --gzip-cache-bytes, asked for in turn with Accept-Encoding: gzip,
 used to be compressed afresh on every request (each copy evicted before its
 next use), and any number of distinct files could be compressed as fast as
 requests came.  Now a copy dropped for room is not made again for a while
-(the file is sent as it is).  This is checked by what the responses are, not
-by timing: a response is gzip only if it is a hit or the rule allowed a
+(the file is sent as it is), and a worker compresses at most
+--gzip-bytes-per-second.  Both are checked by what the responses are, not
+by timing: a response is gzip only if it is a hit or the rules allowed a
 compression.
 """
 import base64
@@ -120,13 +121,49 @@ def test_an_evicted_file_is_compressed_again_after_a_while(tmp_path):
     a.write_bytes(base64.b64encode(os.urandom(SIZE))[:SIZE])     # gzip saves only a quarter
     b.write_bytes(base64.b64encode(os.urandom(SIZE))[:SIZE])
     cache = GzipCache(max_file_bytes=SIZE, max_total_bytes=SIZE + GzipCache.ENTRY_OVERHEAD,
-                      clock=lambda: now[0])       # room for one copy
+                      bytes_per_second=1 << 30, clock=lambda: now[0])       # room for one copy
     assert open_get(cache, a) and open_get(cache, b)        # b's copy pushed a's out
     assert open_get(cache, a) is None and open_get(cache, b)
     now[0] += GzipCache.READMIT_SECONDS - 1
     assert open_get(cache, a) is None
     now[0] += 1
     assert open_get(cache, a) and open_get(cache, b) is None
+
+
+def test_a_worker_compresses_no_more_than_its_budget(server_name, tmp_path):
+    names = [f"doc{i}.txt" for i in range(10)]
+    for seed, name in enumerate(names):
+        (tmp_path / name).write_bytes(text(100 + seed))
+    # The bucket holds max(rate, max file) = 64 KiB: four files of 16 KiB; it
+    # then refills at 1 KiB/s, 16 s per file, far longer than this test.
+    with Core(server_name, tmp_path, "--gzip-max-file-bytes", str(4 * SIZE),
+              "--gzip-bytes-per-second", "1024") as core, Client(core.server) as client:
+        first = [check(gzip_get(client, f"/files/{name}"), tmp_path, name) for name in names]
+        again = [check(gzip_get(client, f"/files/{name}"), tmp_path, name) for name in names]
+        echo = gzip_get(client, "/echo/text")
+    assert first == [True] * 4 + [False] * 6
+    assert again == first                   # the four are cached: hits cost no budget
+    assert echo.headers["content-encoding"] == "gzip" and gzip.decompress(echo.body) == b"text"
+
+
+def test_the_budget_refills_with_time(tmp_path):
+    now = [0.0]
+    cache = GzipCache(max_file_bytes=1000, max_total_bytes=1 << 30, bytes_per_second=1000,
+                      clock=lambda: now[0])       # holds and refills 1000 bytes a second
+    files = [tmp_path / f"f{i}" for i in range(4)]
+    for path in files:
+        path.write_bytes(b"abc" * 333)           # 999 bytes each
+
+    def compressed(i):
+        return open_get(cache, files[i]) is not None
+
+    assert compressed(0) and not compressed(1)
+    now[0] += 0.5
+    assert not compressed(1)
+    now[0] += 0.5
+    assert compressed(1) and compressed(0)          # a hit costs nothing
+    now[0] += 100                                   # the bucket never holds more than its burst
+    assert compressed(2) and not compressed(3)
 
 
 @pytest.mark.parametrize("extension", ["gz", "br", "zst", "xz", "bz2", "zip", "7z", "png", "jpg", "gif",
