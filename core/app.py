@@ -54,7 +54,8 @@ def file_fields(info, tag=None, gzipped=False) -> list:
 class App:
     def __init__(self, files, limits=DEFAULT_LIMITS):
         self.files = files
-        self.gzip_cache = GzipCache(limits.gzip_max_file_bytes, limits.gzip_cache_bytes)
+        self.gzip_cache = GzipCache(limits.gzip_max_file_bytes, limits.gzip_cache_bytes,
+                                    limits.gzip_bytes_per_second)
         self.access_log = None      # an AccessLog when --access-log is given
 
     def handle(self, request):

@@ -5,6 +5,7 @@ import gzip
 import os
 import stat
 import tempfile
+import time
 from collections import OrderedDict, namedtuple
 from urllib.parse import unquote_to_bytes
 
@@ -213,15 +214,39 @@ class GzipCache:
     (compressed bytes plus a fixed overhead per entry) stays within
     max_total_bytes, least recently used out first.  A file whose gzip form
     would not be smaller is remembered as such and sent as it is.
+
+    Compressing runs inside the event loop, so two rules bound it (get
+    returns None, and the file is sent as it is, whenever either says no):
+
+    - A budget: a token bucket of input bytes, refilled at bytes_per_second
+      and holding at most max(bytes_per_second, max_file_bytes).  Over any T
+      seconds a worker compresses at most that much plus bytes_per_second * T,
+      and one compression is at most max_file_bytes.  Hits cost nothing.
+    - Admission: a copy dropped to make room (not one dropped because its
+      file changed) marks its path for READMIT_SECONDS; meanwhile that file is
+      not compressed again.  Files whose copies together exceed the cache,
+      asked for in turn, would otherwise each be compressed on every request
+      and evicted before the next (LRU's worst case): instead the copies that
+      fit stay and are hit, the rest go out as they are, and the budget is
+      not spent on copies that cannot stay.
     """
 
     ENTRY_OVERHEAD = 256
     LEVEL = 6       # zlib's default: most of level 9's gain at a fraction of its time
+    READMIT_SECONDS = 60.0
+    MAX_EVICTED = 4096      # paths remembered as evicted; the oldest are forgotten first
 
-    def __init__(self, max_file_bytes: int, max_total_bytes: int):
+    def __init__(self, max_file_bytes: int, max_total_bytes: int, bytes_per_second: int,
+                 clock=time.monotonic):
         self.max_file_bytes = max_file_bytes
         self.max_total_bytes = max_total_bytes
+        self.bytes_per_second = bytes_per_second
+        self.burst = max(bytes_per_second, max_file_bytes)
+        self._clock = clock
+        self._tokens = float(self.burst)
+        self._refilled = clock()
         self._entries = OrderedDict()       # path -> (size, mtime_ns, gzip bytes or None)
+        self._evicted = OrderedDict()       # path -> when its copy was dropped for room, oldest first
         self._total = 0
 
     def compressible(self, info) -> bool:
@@ -238,18 +263,43 @@ class GzipCache:
                 self._entries.move_to_end(path)
                 return entry[2]
             self._drop(path)
+        now = self._clock()
+        if self._recently_evicted(path, now) or not self._afford(info.st_size, now):
+            return None
         data = _read_whole(fd, info.st_size)
         after = os.fstat(fd)
         if data is None or (after.st_size, after.st_mtime_ns) != (info.st_size, info.st_mtime_ns):
             return None             # written to while we read: send it as it is, cache nothing
+        self._tokens -= len(data)
         compressed = gzip.compress(data, compresslevel=self.LEVEL, mtime=0)
         if len(compressed) >= len(data):
             compressed = None
         self._entries[path] = (info.st_size, info.st_mtime_ns, compressed)
         self._total += self._cost(compressed)
         while self._total > self.max_total_bytes:
-            self._drop(next(iter(self._entries)))
+            victim = next(iter(self._entries))
+            self._drop(victim)
+            self._evicted[victim] = now
+            self._evicted.move_to_end(victim)
+            if len(self._evicted) > self.MAX_EVICTED:
+                self._evicted.popitem(last=False)
         return compressed
+
+    def _recently_evicted(self, path: str, now: float) -> bool:
+        """Whether path's copy was dropped for room less than READMIT_SECONDS ago."""
+        evicted = self._evicted
+        while evicted:                      # forget the marks that have run out, oldest first
+            oldest, when = next(iter(evicted.items()))
+            if now - when < self.READMIT_SECONDS:
+                break
+            del evicted[oldest]
+        return path in evicted
+
+    def _afford(self, size: int, now: float) -> bool:
+        """Whether the budget holds size bytes now (refilled for the time since the last look)."""
+        self._tokens = min(self.burst, self._tokens + (now - self._refilled) * self.bytes_per_second)
+        self._refilled = now
+        return self._tokens >= size
 
     def _cost(self, compressed) -> int:
         return self.ENTRY_OVERHEAD + (len(compressed) if compressed else 0)

@@ -30,6 +30,13 @@ class Limits:
     # The compressed copies of one worker take at most this much memory;
     # the least recently used are dropped first.
     gzip_cache_bytes: int = 32 * MiB
+    # Compressing runs in the event loop, so one worker compresses at most
+    # this many bytes of files per second (a token bucket that holds up to
+    # max(this, gzip_max_file_bytes)); a file not yet in the cache asked for
+    # beyond that is sent as it is.  Text compresses at ~35 MiB/s at level 6
+    # (README, "File semantics"), so the default bounds compression to about
+    # 11% of a worker's time, and one compression to gzip_max_file_bytes.
+    gzip_bytes_per_second: int = 4 * MiB
 
     # Timeouts, in seconds (nginx's client_header/body, keepalive and send
     # timeouts are the model; ours are shorter, as uvicorn's and Node's are).

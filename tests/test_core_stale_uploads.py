@@ -1,0 +1,76 @@
+"""Temporary uploads left behind by a worker that died mid-body are removed at start-up.
+
+An upload streams into tempfile.mkstemp(prefix=".upload-", dir=<the
+target's directory>) and a killed worker never removes it.  core removes,
+before its workers start, exactly those: regular files named ".upload-" and
+mkstemp's eight random characters, anywhere under --directory (symlinked
+directories not followed), not modified for longer than --body-timeout --
+another instance serving the same directory may be writing a fresh one.
+"""
+import os
+import signal
+import time
+
+import pytest
+
+from servers import ServerProcess
+
+pytestmark = pytest.mark.servers("core", "core-py")
+
+HOUR_AGO = time.time() - 3600
+
+
+def make(path, old):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"part of an upload")
+    if old:
+        os.utime(path, (HOUR_AGO, HOUR_AGO))
+    return path
+
+
+def test_only_old_temporary_uploads_are_removed_at_start(server_name, tmp_path):
+    served, outside = tmp_path / "served", tmp_path / "outside"
+    stale = [make(served / ".upload-k2_9xq0a", old=True),
+             make(served / "sub" / "deeper" / ".upload-abcdefgh", old=True)]
+    kept = [
+        make(served / ".upload-fresh123", old=False),        # another instance may be writing it
+        make(served / ".upload-notes.txt", old=True),         # not mkstemp's pattern
+        make(served / "x.upload-12345678", old=True),
+        make(served / ".upload-1234567", old=True),           # seven characters
+        make(served / ".upload-123456789", old=True),         # nine
+        make(served / ".upload-ABCDEFGH", old=True),          # mkstemp never uses capitals
+        make(served / ".upload-abcdefgh.tmp", old=True),
+        make(served / "upload-abcdefgh", old=True),
+        make(outside / ".upload-outside1", old=True),         # reached only through a link
+    ]
+    (served / "link").symlink_to(outside, target_is_directory=True)
+    target = make(tmp_path / "target", old=True)
+    (served / ".upload-symlink1").symlink_to(target)          # a link, not a regular file
+    os.utime(served / ".upload-symlink1", (HOUR_AGO, HOUR_AGO), follow_symlinks=False)
+    (served / ".upload-dir12345").mkdir()                     # a directory
+    os.utime(served / ".upload-dir12345", (HOUR_AGO, HOUR_AGO))
+
+    process = ServerProcess(server_name, served, extra_args=["--body-timeout", "30"])
+    try:
+        process.wait_until_listening()          # the sweep is done before anything listens
+    finally:
+        assert process.stop(signal.SIGTERM) == 0
+        process.close()
+    assert [path for path in stale if os.path.lexists(path)] == []
+    assert [path for path in kept if not path.exists()] == []
+    assert (served / ".upload-symlink1").is_symlink() and target.exists()
+    assert (served / ".upload-dir12345").is_dir()
+
+
+def test_a_temporary_upload_younger_than_the_body_timeout_is_kept(server_name, tmp_path):
+    minute_ago = time.time() - 60
+    temp = tmp_path / ".upload-a1b2c3d4"
+    temp.write_bytes(b"x")
+    os.utime(temp, (minute_ago, minute_ago))
+    process = ServerProcess(server_name, tmp_path, extra_args=["--body-timeout", "120"])
+    try:
+        process.wait_until_listening()
+    finally:
+        assert process.stop(signal.SIGTERM) == 0
+        process.close()
+    assert temp.exists()
