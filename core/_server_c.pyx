@@ -603,9 +603,13 @@ cdef class Worker:
 
     cdef FileEntry cached_file(self, bytes target):
         """The FileEntry for target if the file is unchanged, else a fresh one, else None."""
-        cdef bytes key = cache_key(target)
-        cdef FileEntry entry = self.file_cache.get(key)
+        cdef bytes key = target
+        # A key equal to the target is the target's own (filecache.cache_key).
+        cdef FileEntry entry = self.file_cache.get(target)
         cdef struct_stat st
+        if entry is None:
+            key = cache_key(target)
+            entry = self.file_cache.get(key)
         if entry is not None:
             if (self.now - entry.resolved_at < REVALIDATE_SECONDS and stat(entry.path, &st) == 0
                     and <unsigned long>st.st_ino == entry.ino and <unsigned long>st.st_dev == entry.dev

@@ -65,22 +65,31 @@ def head_after_date(fields, size) -> bytes:
 
 
 def cache_key(target: bytes) -> bytes:
-    """The key of /files/{name}: the target itself, or FILES + the normalised name for an alias.
+    """The key of /files/{name}: the target itself, or the normalised name for an alias.
 
-    Only a target with an escape, an empty or a dot segment can be an alias;
-    the rest are keys as they are, at the cost of three scans.  A name that
-    cannot be normalised (it climbs out, holds a NUL) keeps its target: the
-    lookup then fails and app.handle answers it.
+    Only a target with an escape, an empty or a dot segment can be an alias
+    (a "plain" target is its own normal form); an alias's key is FILES + its
+    normalised name when that is plain too, else NUL + that, which no target
+    can equal.  So a key that equals a target is that target's own key, and a
+    loop may look a target up as it is before computing its key (the
+    compiled loop does: a hit costs no call).  A name that cannot be
+    normalised (it climbs out) keeps its target: the lookup fails and
+    app.handle answers it.
     """
-    if b"%" not in target and b"/." not in target and b"//" not in target:
+    if _plain(target):
         return target
     name = unquote_to_bytes(target[len(FILES):])
     if name.startswith(b"/"):
         return target       # absolute: refused by FileRoot
     try:
-        return FILES + normalize_name(name)
+        key = FILES + normalize_name(name)
     except HTTPError:
         return target
+    return key if _plain(key) else b"\x00" + key
+
+
+def _plain(target: bytes) -> bool:
+    return b"%" not in target and b"/." not in target and b"//" not in target
 
 
 class FileEntry:
