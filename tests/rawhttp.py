@@ -1,4 +1,5 @@
 """A tiny HTTP/1.1 client over raw sockets, so tests control every byte and segment."""
+import os
 import random
 import socket
 import string
@@ -108,3 +109,35 @@ def wait_until(condition, timeout=5.0):
     while not (result := condition()) and time.monotonic() < deadline:
         time.sleep(0.01)
     return result
+
+
+def read_reply(client, method="GET"):
+    """One response from client's buffer, framed as RFC 9112 §6.3 says: no body after HEAD, nor on a 1xx or 304."""
+    while b"\r\n\r\n" not in client.buffer:
+        assert client._receive(), f"closed before a full head; got {client.buffer!r}"
+    head, client.buffer = client.buffer.split(b"\r\n\r\n", 1)
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    names = [line.split(":", 1)[0] for line in lines]
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    status = int(status_line.split(" ")[1])
+    length = 0 if method == "HEAD" or status in (100, 304) else int(headers["content-length"])
+    while len(client.buffer) < length:
+        assert client._receive(), "closed inside the body"
+    body, client.buffer = client.buffer[:length], client.buffer[length:]
+    return Response(status_line, status, headers, names, body)
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def settled_fd_count(pid, timeout=5.0):
+    """A process's descriptor count once it stops changing (connections just closed are gone)."""
+    last, deadline = fd_count(pid), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        current = fd_count(pid)
+        if current == last:
+            return current
+        last = current
+    return last

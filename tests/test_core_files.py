@@ -11,7 +11,7 @@ from email.utils import formatdate
 import pytest
 
 from core.conditional import UNSATISFIABLE, byte_range, entity_tags, parse_http_date
-from rawhttp import Client, Response, build_request, random_text
+from rawhttp import Client, build_request, random_text, read_reply
 
 pytestmark = pytest.mark.servers("core", "core-py")
 
@@ -20,20 +20,6 @@ EARLY = "Sun, 06 Nov 1994 08:49:37 GMT"
 LATE = "Fri, 01 Jan 2100 00:00:00 GMT"
 
 
-def read_reply(client, method="GET"):
-    """One response, framed as RFC 9112 §6.3 says: no body after HEAD, nor on a 304."""
-    while b"\r\n\r\n" not in client.buffer:
-        assert client._receive(), f"closed before a full head; got {client.buffer!r}"
-    head, client.buffer = client.buffer.split(b"\r\n\r\n", 1)
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    names = [line.split(":", 1)[0] for line in lines]
-    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
-    status = int(status_line.split(" ")[1])
-    length = 0 if method == "HEAD" or status == 304 else int(headers["content-length"])
-    while len(client.buffer) < length:
-        assert client._receive(), "closed inside the body"
-    body, client.buffer = client.buffer[:length], client.buffer[length:]
-    return Response(status_line, status, headers, names, body)
 
 
 def ask(server, method, target, headers=()):

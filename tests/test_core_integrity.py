@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from rawhttp import Client, Response, build_request, wait_until
+from rawhttp import Client, build_request, fd_count, read_reply, settled_fd_count, wait_until
 from servers import ServerProcess, command
 
 pytestmark = pytest.mark.servers("core", "core-py")
@@ -161,20 +161,6 @@ def server(request, tmp_path_factory):
 
 # -- reading -------------------------------------------------------------------------------
 
-def read_reply(client, method="GET"):
-    """One response, framed as RFC 9112 §6.3 says: no body after HEAD, nor on a 304."""
-    while b"\r\n\r\n" not in client.buffer:
-        assert client._receive(), f"closed before a full head; got {client.buffer!r}"
-    head, client.buffer = client.buffer.split(b"\r\n\r\n", 1)
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    names = [line.split(":", 1)[0] for line in lines]
-    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
-    status = int(status_line.split(" ")[1])
-    length = 0 if method == "HEAD" or status in (100, 304) else int(headers["content-length"])
-    while len(client.buffer) < length:
-        assert client._receive(), "closed inside the body"
-    body, client.buffer = client.buffer[:length], client.buffer[length:]
-    return Response(status_line, status, headers, names, body)
 
 
 def exchange(server, data, method="GET", timeout=ANSWER_TIMEOUT):
@@ -207,20 +193,8 @@ def ask_and_continue(server, method, target, headers=(), must_keep_alive=False):
         return response
 
 
-def fd_count(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def settled_fd_count(pid, timeout=5.0):
-    """The worker's descriptor count once it stops changing (connections just closed are gone)."""
-    last, deadline = fd_count(pid), time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        current = fd_count(pid)
-        if current == last:
-            return current
-        last = current
-    return last
 
 
 def sha(data):

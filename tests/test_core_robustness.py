@@ -6,33 +6,20 @@ each test takes about a second; every client here is bounded in count and time.
 import os
 import random
 import resource
-import signal
 import socket
 import subprocess
 import time
 
 import pytest
 
-from rawhttp import Client, build_request, fetch, get, wait_until
+from rawhttp import Client, build_request, fd_count, fetch, get, settled_fd_count, wait_until
 from test_core import Core, read_head, worker_pids
 
 pytestmark = pytest.mark.servers("core", "core-py")
 
 
-def fd_count(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def settled_fd_count(pid, timeout=5.0):
-    """The worker's descriptor count once it stops changing (connections just closed are gone)."""
-    last, deadline = fd_count(pid), time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        current = fd_count(pid)
-        if current == last:
-            return current
-        last = current
-    return last
 
 
 def served_within(server, seconds=1.0):
