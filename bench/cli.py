@@ -5,6 +5,7 @@
     python -m bench --full           # adds T3 with 500 clients and T4 with a 50 MB file
     python -m bench parser [...]     # bench.parser_bench.main(argv)
     python -m bench soak [...]       # bench.soak.main(argv)
+    python -m bench integrity [...]  # bench.integrity.main(argv)
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import sys
 
 from . import chart, files, launch, loadgen, machine, report, runner, scenarios, servers
 
-SUBCOMMANDS = {"parser": "parser_bench", "soak": "soak"}
+SUBCOMMANDS = {"parser": "parser_bench", "soak": "soak", "integrity": "integrity"}
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
@@ -23,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description="Benchmark core against the stages, Node.js and nginx (scenarios T1–T4), "
-        "or run a sub-benchmark: 'python -m bench parser ...', 'python -m bench soak ...'.",
+        "or run a sub-benchmark: 'python -m bench parser ...', 'python -m bench soak ...', "
+        "'python -m bench integrity ...'.",
     )
     p.add_argument("--quick", action="store_true",
                    help="T1 and T2 only, core vs node-cached vs nginx, 3 s runs (about 2 min)")
