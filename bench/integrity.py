@@ -758,15 +758,20 @@ class Soak:
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def event_loop_of(supervisor_pid):
-    """'compiled' or 'pure-Python': which loop core's first worker has mapped."""
+def compiled_loop_of(supervisor_pid):
+    """The path of the compiled loop (core/_server_c*.so) core's first worker has mapped; None: pure Python.
+
+    The path matters: with the package also installed in editable mode from
+    another checkout, a missing local build silently loads that checkout's.
+    """
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with open(f"/proc/{supervisor_pid}/task/{supervisor_pid}/children") as f:
             workers = f.read().split()
         if workers:
             with open(f"/proc/{workers[0]}/maps") as f:
-                return "compiled" if "_server_c." in f.read() else "pure-Python"
+                paths = {line.split(None, 5)[-1].strip() for line in f if "/_server_c." in line}
+            return min(paths) if paths else None
         time.sleep(0.05)
     raise RuntimeError("core started no worker")
 
@@ -792,9 +797,6 @@ class CoreServer:
             self.stop()
             raise RuntimeError(f"core did not start: {line!r}\n{self.errors()}")
         self.port = int(line.rsplit(":", 1)[1])
-
-    def event_loop(self):
-        return event_loop_of(self.process.pid)
 
     def errors(self):
         self.stderr.seek(0)
@@ -851,9 +853,13 @@ def main(argv=None):
         server = CoreServer(directory, args.pure)
         try:
             soak.port = server.port
-            loop = server.event_loop()
-            if loop != ("pure-Python" if args.pure else "compiled"):
-                raise RuntimeError(f"core runs its {loop} loop, not the one asked for")
+            compiled = compiled_loop_of(server.process.pid)
+            loop = "compiled" if compiled else "pure-Python"
+            if args.pure and compiled:
+                raise RuntimeError(f"core runs its compiled loop ({compiled}), not pure Python")
+            if not args.pure and not (compiled or "").startswith(os.path.join(REPO, "core", "")):
+                raise RuntimeError(f"core runs {compiled or 'pure Python'}, not the compiled loop of {REPO}: "
+                                   "build it with `python setup.py build_ext --inplace`")
             print(f"integrity soak: {args.duration:g} s against core ({loop}) on 127.0.0.1:{server.port}",
                   file=sys.stderr)
             summary = soak.run()
