@@ -88,7 +88,7 @@ CHURN_FILES, CHURN_ALIAS_DEPTH = 300, 43
 CHURN_CYCLE_SECONDS = 1.0
 # Kept-alive connections of the prober: with 8, both workers have some but for a 1-in-128 chance.
 PROBE_CONNECTIONS = 8
-SLOW_READERS = 6
+SLOW_READERS = 10
 MAX_EXAMPLES = 20
 HEADER = re.compile(rb"\[([^\[\] @]+) @(\d{10})\]")
 ETAG = re.compile(r'(W/)?"([0-9a-f]+)-([0-9a-f]+)(-gzip)?"')
@@ -189,22 +189,35 @@ class Ledger:
         with self.lock:
             return self.labels.get(label, f"unknown bytes (label {label!r})")
 
-    def diagnose(self, name: str, body: bytes, offset: int = 0) -> str:
-        """Whose bytes a wrong body (starting at offset of the file) carries, from its block headers."""
+    def diagnose(self, name: str, body: bytes, offset: int = 0):
+        """(whose bytes, how) for a wrong body starting at offset of the file, from its block headers."""
         expected = None
         for position, label, source_offset in blocks_from(body, offset):
             if label is None:
-                return f"no block header at byte {offset + position}: not bytes this soak wrote"
-            with self.lock:
-                own = label in self.labels and label.rsplit("~", 1)[0] == name and label not in self.aborted
+                return "bytes the soak never wrote", f"no block header at byte {offset + position}"
             if expected is None:
-                if not own:
-                    return f"from byte {offset + position}: {self.describe(label)}"
+                if not self.is_version_of(label, name):
+                    return self.source(label, name), f"from byte {offset + position}: {self.describe(label)}"
                 expected = label
             if label != expected or source_offset != offset + position:
-                return (f"{self.describe(expected)} up to about byte {offset + position}, then "
-                        f"{self.describe(label)} from its byte {source_offset}")
-        return f"headers all of {self.describe(expected)}, other bytes differ" if expected else "empty body"
+                return self.source(label, name), (
+                    f"{self.describe(expected)} up to about byte {offset + position}, "
+                    f"then {self.describe(label)} from its byte {source_offset}")
+        if expected is None:
+            return "an empty body", ""
+        return "bytes the soak never wrote", f"headers all of {self.describe(expected)}, other bytes differ"
+
+    def is_version_of(self, label, name):
+        with self.lock:
+            return label in self.labels and label not in self.aborted and label.rsplit("~", 1)[0] == name
+
+    def source(self, label, name):
+        with self.lock:
+            if label in self.aborted:
+                return "an aborted upload"
+            if label not in self.labels:
+                return "bytes the soak never wrote"
+        return "another version of the file" if label.rsplit("~", 1)[0] == name else "another file"
 
 
 # -- the running counts ---------------------------------------------------------------------
@@ -215,6 +228,7 @@ class Tally:
         self.checked = Counter()        # kind of response -> count
         self.socket_errors = Counter()  # what happened -> count
         self.mismatches = Counter()     # what was wrong -> count
+        self.wrong_bytes_from = Counter()   # whose bytes a wrong body carried -> count
         self.examples = []
         self.uploads = Counter()        # completed / aborted
         self.targets = set()
@@ -230,9 +244,11 @@ class Tally:
         with self.lock:
             self.socket_errors[what] += 1
 
-    def mismatch(self, what, request, detail):
+    def mismatch(self, what, request, detail, source=None):
         with self.lock:
             self.mismatches[what] += 1
+            if source:
+                self.wrong_bytes_from[source] += 1
             if len(self.examples) < MAX_EXAMPLES:
                 self.examples.append({"what": what, "request": request, "detail": detail})
 
@@ -445,6 +461,10 @@ class Soak:
     def running(self):
         return time.monotonic() < self.deadline
 
+    def nap(self, seconds):
+        """Sleep, but not past the deadline."""
+        time.sleep(max(min(seconds, self.deadline - time.monotonic()), 0))
+
     def run(self):
         """Run every client until the duration is over; return the summary."""
         clients = ([self.slow_reader] * SLOW_READERS + [self.mixed_reader] * 3 + [self.prober] + [self.replacer]
@@ -518,43 +538,60 @@ class Soak:
             time.sleep(rng.uniform(0.05, 0.15))
 
     def uploader(self, rng):
-        """POST /files/NAME; four in ten cut off mid-body after a pause, so their temporary file stays open."""
+        """POST /files/NAME: on each connection one or two complete uploads, then usually one cut off.
+
+        The cut-off upload comes on a connection already open, so the worker's
+        next descriptor goes to its temporary file (not to an accepted
+        socket); most of its body is sent, then the connection is held a
+        while and closed.  Its bytes must never be served.
+        """
         while self.running():
-            name = rng.choice(self.plan.hot + self.plan.uploaded)
-            size = file_size(name, self.plan, rng)
-            target = f"/files/{name}"
-            self.tally.requested(target)
             try:
                 conn = Connection(self.port)
             except OSError as error:
                 self.tally.socket_error(f"connect: {type(error).__name__}")
                 continue
             try:
-                if rng.random() < 0.4:
-                    label, body = self.ledger.new_aborted_upload(name, size)
-                    conn.send(request_bytes("POST", target, [("Content-Length", size)]))
+                for _ in range(rng.randint(1, 2)):
+                    self.upload(conn, rng)
+                if rng.random() < 0.8 and self.running():
+                    name = rng.choice(self.plan.hot + self.plan.uploaded)
+                    size = file_size(name, self.plan, rng)
+                    _, body = self.ledger.new_aborted_upload(name, size)
+                    self.tally.requested(f"/files/{name}")
+                    conn.send(request_bytes("POST", f"/files/{name}", [("Content-Length", size)]))
                     conn.send(body[:int(size * rng.uniform(0.3, 0.95))])
-                    time.sleep(rng.uniform(0.1, 1.0))
+                    self.nap(rng.uniform(0.2, 1.5))
                     with self.tally.lock:
                         self.tally.uploads["aborted"] += 1
-                    continue
-                _, body = self.ledger.new_version(name, size, "uploaded")   # before its first byte is sent
-                conn.send(request_bytes("POST", target, [("Content-Length", size)], body))
-                status, headers = conn.read_head()
-                conn.read_body(int(headers.get("content-length", 0)))
-                if status == 201:
-                    with self.tally.lock:
-                        self.tally.uploads["completed"] += 1
-                else:
-                    self.tally.mismatch(f"upload status {status}", f"POST {target}", f"{size} bytes")
-            except (OSError, Truncated) as error:
+            except (OSError, ValueError, Truncated) as error:
                 self.tally.socket_error(f"upload: {type(error).__name__}")
             finally:
                 conn.close()
             time.sleep(rng.uniform(0.0, 0.1))
 
+    def upload(self, conn, rng):
+        name = rng.choice(self.plan.hot + self.plan.uploaded)
+        size = file_size(name, self.plan, rng)
+        target = f"/files/{name}"
+        self.tally.requested(target)
+        _, body = self.ledger.new_version(name, size, "uploaded")   # before its first byte is sent
+        conn.send(request_bytes("POST", target, [("Content-Length", size)], body))
+        status, headers = conn.read_head()
+        conn.read_body(int(headers.get("content-length", 0)))
+        if status == 201:
+            with self.tally.lock:
+                self.tally.uploads["completed"] += 1
+        else:
+            self.tally.mismatch(f"upload status {status}", f"POST {target}", f"{size} bytes")
+
     def churner(self, rng):
-        """Cycle through > 1,100 distinct targets on one connection (so one worker), pipelined by 32."""
+        """Cycle through > 1,100 distinct targets on one connection (so one worker), pipelined by 32.
+
+        A cycle takes about CHURN_CYCLE_SECONDS, and a rest of up to twice
+        that follows: while churn refills freed descriptor numbers at once,
+        nothing else (an upload's temporary file, say) gets one.
+        """
         targets = churn_targets(self.plan.churn, self.plan.hot + self.plan.uploaded)
         batch_size = 32
         pause = CHURN_CYCLE_SECONDS / (len(targets) / batch_size)
@@ -581,6 +618,7 @@ class Soak:
                 self.tally.socket_error(f"churn: {type(error).__name__}")
             finally:
                 conn.close()
+            self.nap(rng.uniform(0, 2 * CHURN_CYCLE_SECONDS))
 
     def prober(self, rng):
         """HEADs of the large files under the very targets slow readers use, on PROBE_CONNECTIONS kept-alive
@@ -701,7 +739,8 @@ class Soak:
             if etag is None or etag.group(1) or int(etag.group(3), 16) != len(body):
                 tally.mismatch("ETag", request, f"ETag {headers.get('etag')} for a {len(body)}-byte body")
         if ledger.find(name, body) is None:
-            tally.mismatch("body", request, f"{len(body)} bytes: {ledger.diagnose(name, body)}")
+            source, how = ledger.diagnose(name, body)
+            tally.mismatch("body", request, f"{len(body)} bytes, {source}: {how}", source)
 
     def check_part(self, request, name, headers, body, range_value, etag):
         match = CONTENT_RANGE.fullmatch(headers.get("content-range", ""))
@@ -715,9 +754,11 @@ class Soak:
         if etag is None or int(etag.group(3), 16) != size:
             self.tally.mismatch("ETag", request, f"ETag {headers.get('etag')} with {match.group(0)}")
         candidates = self.ledger.of_size(name, size)
-        if not any(version_bytes(v.label, size, first, last + 1) == body for v in candidates):
-            detail = self.ledger.diagnose(name, body, first) if candidates else f"no version of {size} bytes"
-            self.tally.mismatch("range body", request, f"{match.group(0)}: {detail}")
+        if not candidates:
+            self.tally.mismatch("Content-Range", request, f"{match.group(0)}: no version of {size} bytes")
+        elif not any(version_bytes(v.label, size, first, last + 1) == body for v in candidates):
+            source, how = self.ledger.diagnose(name, body, first)
+            self.tally.mismatch("range body", request, f"{match.group(0)}, {source}: {how}", source)
 
     def check_truncated(self, request, name, status, headers, prefix):
         """A body cut short is a socket error, but the bytes that did arrive must still be right."""
@@ -730,8 +771,8 @@ class Soak:
             first, size = 0, int(headers.get("content-length", -1))
         if not any(version_bytes(v.label, size, first, first + len(prefix)) == prefix
                    for v in self.ledger.of_size(name, size)):
-            self.tally.mismatch("truncated body", request,
-                                f"{len(prefix)} of {size} bytes: {self.ledger.diagnose(name, prefix, first)}")
+            source, how = self.ledger.diagnose(name, prefix, first)
+            self.tally.mismatch("truncated body", request, f"{len(prefix)} of {size} bytes, {source}: {how}", source)
 
     def summary(self, elapsed):
         tally, ledger = self.tally, self.ledger
@@ -748,6 +789,7 @@ class Soak:
             "socket_errors": dict(sorted(tally.socket_errors.items())),
             "mismatches": sum(tally.mismatches.values()),
             "mismatches_by_kind": dict(sorted(tally.mismatches.items())),
+            "wrong_bytes_from": dict(sorted(tally.wrong_bytes_from.items())),
             "mismatch_examples": tally.examples,
             "client_crashes": tally.crashes,
         }
@@ -827,6 +869,8 @@ def print_summary(summary, out=sys.stdout):
     line("uploads", summary["uploads"])
     line("socket errors", summary["socket_errors"])
     line("mismatches", {"total": summary["mismatches"], **summary["mismatches_by_kind"]})
+    if summary["wrong_bytes_from"]:
+        line("  wrong bytes from", summary["wrong_bytes_from"])
     for example in summary["mismatch_examples"]:
         print(f"  {example['what']}: {example['request']}: {example['detail']}", file=out)
     for crash in summary["client_crashes"]:

@@ -18,8 +18,8 @@ from servers import COMPILED_EXPECTED, ServerProcess
 
 pytestmark = pytest.mark.servers("core", "core-py")
 
-# About 14 slow reads stalled past the revalidation per run; on a core with
-# the descriptor bug, 5 s runs found 2-11 mismatches each (12 runs, both loops).
+# About 20 slow reads stalled past the revalidation per run; on a core with
+# the descriptor bug, 6 s runs found 7-18 mismatches each (6 runs, both loops).
 SOAK_SECONDS = 6.0
 CORE_DIRECTORY = Path(__file__).resolve().parent.parent / "core"
 
@@ -53,7 +53,7 @@ def test_every_response_is_a_version_that_was_written(server_name, tmp_path):
     assert summary["mismatches"] == 0, report
     # The run must really have done what would expose the bug.
     checked = summary["responses_checked"]
-    assert summary["stalled_responses"] >= 5, report
+    assert summary["stalled_responses"] >= 10, report
     assert checked.get("range 206", 0) and checked.get("head", 0) and checked.get("gzip", 0), report
     assert summary["uploads"]["completed"] and summary["uploads"]["aborted"], report
     assert summary["versions_written"].get("renamed", 0), report
