@@ -12,13 +12,19 @@ process, clients that
   1 s revalidation, so a response is in flight for seconds;
 - mix Range requests, HEAD, ``Accept-Encoding: gzip``, ``Connection: close``
   and aliases of the names (``/files/./NAME``, ``/files/.//NAME``,
-  ``/files/%2E/NAME``, ``/files/%6Eame``...; ``/files//NAME`` may be refused
-  with 403, as an absolute name);
+  ``/files/%2E/NAME``, ``/files/%68ot0.bin``...; ``/files//NAME`` may be
+  refused with 403, as core takes it for an absolute name);
+- HEAD the large files on kept-alive connections, so every worker looks up
+  (and, once replaced or a second old, reopens) them while readers stall;
 - replace files by rename (a temporary file in the directory, os.replace);
 - upload with POST /files/NAME, some uploads aborted mid-body (a head with
   Content-Length N, fewer bytes, a pause, close);
-- request more than 1,100 distinct names and aliases on each of a few
+- request more than 1,100 distinct names and aliases on each of two
   keep-alive connections, so a worker's cache of 1,024 open files overflows.
+
+The slow readers read the 6-8 MiB files: sendfile() hands up to the socket's
+send buffer (~3-4 MiB on loopback) to the kernel at once, so only the rest of
+a larger file is still read from the descriptor after a stall.
 
 Why: a worker keeps open descriptors of files it served (core/filecache.py)
 and sends plain GETs from them.  If such a descriptor is closed -- on
@@ -47,8 +53,11 @@ it carries.  Each response is checked:
   every name exists from the start.
 
 Socket errors (resets, early closes, timeouts) are counted apart: they are
-reported but are not mismatches.  Exit status 1 when there is any mismatch
-(or a client thread crashed), 0 otherwise.
+reported but are not mismatches.  At the end it prints the responses checked
+by kind, versions written, uploads completed and aborted, socket errors and
+mismatches (with whose bytes the wrong bodies carried, and examples); --json
+writes the same as JSON.  Exit status 1 when there is any mismatch (or a
+client thread crashed), 0 otherwise.
 """
 import argparse
 import gzip
@@ -83,7 +92,7 @@ SOCKET_TIMEOUT = 15.0
 # A response taking longer than this is read at full speed from then on.
 MAX_SLOW_RESPONSE_SECONDS = 8.0
 # Each cache-churn connection cycles through 2 * CHURN_FILES + 2 * CHURN_ALIAS_DEPTH * 7 distinct
-# targets (1,202): more than a worker's 1,024 cache entries.
+# targets (7: the hot and upload names; 1,202 in all): more than a worker's 1,024 cache entries.
 CHURN_FILES, CHURN_ALIAS_DEPTH = 300, 43
 CHURN_CYCLE_SECONDS = 1.0
 # Kept-alive connections of the prober: with 8, both workers have some but for a 1-in-128 chance.
@@ -501,6 +510,8 @@ class Soak:
                         slow_for=rng.uniform(0.2, 1.5))
             headers = [("Connection", "close")] if rng.random() < 0.1 else []
             conn = self.exchange(conn, "slow get", "GET", target, name, headers, pace, rcvbuf=SLOW_RCVBUF)
+        if conn:
+            conn.close()
 
     def mixed_reader(self, rng):
         """GET, Range, HEAD and gzip of every kind of file, at varying speeds, some with Connection: close."""
@@ -550,6 +561,7 @@ class Soak:
                 conn = Connection(self.port)
             except OSError as error:
                 self.tally.socket_error(f"connect: {type(error).__name__}")
+                self.nap(0.05)
                 continue
             try:
                 for _ in range(rng.randint(1, 2)):
@@ -601,6 +613,7 @@ class Soak:
                 conn = Connection(self.port)
             except OSError as error:
                 self.tally.socket_error(f"connect: {type(error).__name__}")
+                self.nap(0.05)
                 continue
             try:
                 for start in range(0, len(targets), batch_size):
@@ -634,7 +647,7 @@ class Soak:
                     connections.append(Connection(self.port))
             except OSError as error:
                 self.tally.socket_error(f"connect: {type(error).__name__}")
-                time.sleep(0.01)
+                self.nap(0.05)
                 continue
             for conn in list(connections):
                 batch = [f"/files/{rng.choice(self.plan.hot)}" for _ in range(2)]
@@ -660,9 +673,14 @@ class Soak:
         """
         request = f"{method} {target}" + "".join(f" [{k}: {v}]" for k, v in headers)
         self.tally.requested(target)
-        try:
-            if conn is None:
+        if conn is None:
+            try:
                 conn = Connection(self.port, rcvbuf)
+            except OSError as error:
+                self.tally.socket_error(f"connect: {type(error).__name__}")
+                self.nap(0.05)
+                return None
+        try:
             conn.send(request_bytes(method, target, headers))
             started = time.monotonic()
             status, response_headers = conn.read_head()
@@ -683,8 +701,7 @@ class Soak:
         except (OSError, ValueError, Truncated) as error:
             what = "truncated body" if isinstance(error, Truncated) else type(error).__name__
             self.tally.socket_error(f"{kind}: {what}")
-            if conn is not None:
-                conn.close()
+            conn.close()
             return None
         range_value = dict(headers).get("Range")
         self.check(request, kind, name, status, response_headers, body, range_value, target)
