@@ -7,6 +7,7 @@
     python -m bench --baseline-ref main   # the same from a temporary worktree of a git ref
     python -m bench parser [...]     # bench.parser_bench.main(argv)
     python -m bench soak [...]       # bench.soak.main(argv)
+    python -m bench integrity [...]  # bench.integrity.main(argv)
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from . import baseline, chart, files, launch, loadgen, machine, report, runner, scenarios, servers
 
-SUBCOMMANDS = {"parser": "parser_bench", "soak": "soak"}
+SUBCOMMANDS = {"parser": "parser_bench", "soak": "soak", "integrity": "integrity"}
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
@@ -27,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description="Benchmark core against the stages, Node.js and nginx (scenarios T1–T4), "
-        "or run a sub-benchmark: 'python -m bench parser ...', 'python -m bench soak ...'.",
+        "or run a sub-benchmark: 'python -m bench parser ...', 'python -m bench soak ...', "
+        "'python -m bench integrity ...'.",
     )
     p.add_argument("--quick", action="store_true",
                    help="T1 and T2 only, core vs node-cached vs nginx, 3 s runs (about 2 min)")
