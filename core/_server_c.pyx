@@ -507,7 +507,7 @@ cdef class Worker:
         if conn.lingering:
             self.discard_input(conn)
             return
-        if conn.scheduled:
+        if conn.scheduled or conn.committing is not None:
             return          # input already buffered comes first; read more after it
         n = recv(conn.fd, self.scratch, SCRATCH_SIZE, 0)
         if n < 0:
@@ -649,6 +649,7 @@ cdef class Worker:
         sink, response = conn.body_sink, conn.pending
         conn.request = conn.body_sink = conn.pending = None
         conn.requests += 1
+        conn.phase = SENDING    # a response is due: the idle clock restarts once it is sent
         keep_alive = request.keep_alive and conn.requests < self.max_keepalive_requests
         if type(response) is FileEntry:
             entry = response
@@ -684,6 +685,7 @@ cdef class Worker:
         """The upload being committed is stored (201) or refused: answer it."""
         request, keep_alive = conn.committing
         conn.committing = None
+        conn.phase = SENDING    # as in end_of_request
         if self.app.access_log is not None:
             self.log(conn, request, response.status, response.length)
         self.respond(conn, response, keep_alive and not response.close, request.version == V10)
@@ -753,13 +755,13 @@ cdef class Worker:
         if conn.yielded and not conn.scheduled:
             conn.scheduled = True
             self.ready.append(conn)
-        # Backpressure: while output is queued, wait only for writability.
-        events = EPOLLOUT if (conn.out_len or conn.file_left) else EPOLLIN
-        if events != conn.events:
-            conn.events = events
-            ev.events = events
-            ev.data.fd = conn.fd
-            epoll_ctl(self.epfd, EPOLL_CTL_MOD, conn.fd, &ev)
+        # Backpressure: while output is queued, wait only for writability;
+        # while an upload is committed, for nothing (what the client sends
+        # next stays in the kernel's buffers, not ours).
+        if conn.out_len or conn.file_left:
+            self.watch(conn, EPOLLOUT)
+        else:
+            self.watch(conn, EPOLLIN if conn.committing is None else 0)
         if conn.out_len or conn.file_left or conn.committing is not None:
             phase = SENDING             # (a commit is the server's wait: sweep leaves it be)
         elif conn.request is not None:
@@ -770,6 +772,19 @@ cdef class Worker:
             phase = IDLE    # the keep-alive clock starts only now that all is sent
         if phase != conn.phase or (progressed and (phase == BODY or phase == SENDING)):
             self.enter_phase(conn, phase)
+
+    cdef inline void watch(self, Conn conn, unsigned int events):
+        """Wait for these events on conn's socket (0: none, not even a hang-up)."""
+        cdef epoll_event ev
+        if events == conn.events:
+            return
+        ev.events = events
+        ev.data.fd = conn.fd
+        if not events:
+            epoll_ctl(self.epfd, EPOLL_CTL_DEL, conn.fd, &ev)
+        else:
+            epoll_ctl(self.epfd, EPOLL_CTL_ADD if not conn.events else EPOLL_CTL_MOD, conn.fd, &ev)
+        conn.events = events
 
     cdef inline void enter_phase(self, Conn conn, int phase):
         conn.phase = phase
@@ -782,11 +797,7 @@ cdef class Worker:
         if shutdown(conn.fd, SHUT_WR) != 0:
             self.drop(conn)
             return
-        if conn.events != EPOLLIN:
-            conn.events = EPOLLIN
-            ev.events = EPOLLIN
-            ev.data.fd = conn.fd
-            epoll_ctl(self.epfd, EPOLL_CTL_MOD, conn.fd, &ev)
+        self.watch(conn, EPOLLIN)
         self.enter_phase(conn, LINGER)
 
     cdef sweep(self):

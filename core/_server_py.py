@@ -89,7 +89,7 @@ class Connection:
         if self.lingering:
             self.discard_input()
             return
-        if self.scheduled:
+        if self.scheduled or self.committing is not None:
             return          # input already buffered comes first; read more after it
         try:
             data = self.sock.recv(RECV_SIZE)
@@ -183,6 +183,7 @@ class Connection:
         request, sink, response = self.request, self.body_sink, self.pending
         self.request = self.body_sink = self.pending = None
         self.requests += 1
+        self.phase = SENDING    # a response is due: the idle clock restarts once it is sent
         keep_alive = request.keep_alive and self.requests < self.parser.limits.max_keepalive_requests
         if type(response) is FileEntry:
             entry = response
@@ -210,6 +211,7 @@ class Connection:
     def commit_done(self, response):
         """The upload being committed is stored (201) or refused: answer it."""
         (request, keep_alive), self.committing = self.committing, None
+        self.phase = SENDING    # as in end_of_request
         self.log(request, response.status, response.length)
         self.respond(response, keep_alive and not response.close, request.version == b"1.0")
 
@@ -472,11 +474,13 @@ class Worker:
         if conn.yielded and not conn.scheduled:
             conn.scheduled = True
             self.ready.append(conn)
-        # Backpressure: while output is queued, wait only for writability.
-        events = EVENT_WRITE if (conn.out or conn.file is not None) else EVENT_READ
-        if events != conn.events:
-            conn.events = events
-            self.selector.modify(conn.sock, events, conn)
+        # Backpressure: while output is queued, wait only for writability;
+        # while an upload is committed, for nothing (what the client sends
+        # next stays in the kernel's buffers, not ours).
+        if conn.out or conn.file is not None:
+            self.watch(conn, EVENT_WRITE)
+        else:
+            self.watch(conn, EVENT_READ if conn.committing is None else 0)
         if conn.out or conn.file is not None or conn.committing is not None:
             phase = SENDING             # (a commit is the server's wait: sweep leaves it be)
         elif conn.request is not None:
@@ -487,6 +491,18 @@ class Worker:
             phase = IDLE    # the keep-alive clock starts only now that all is sent
         if phase != conn.phase or (progressed and phase in REFRESHED_ON_PROGRESS):
             self.enter_phase(conn, phase)
+
+    def watch(self, conn, events):
+        """Wait for these events on conn's socket (0: none)."""
+        if events == conn.events:
+            return
+        if not events:
+            self.selector.unregister(conn.sock)
+        elif not conn.events:
+            self.selector.register(conn.sock, events, conn)
+        else:
+            self.selector.modify(conn.sock, events, conn)
+        conn.events = events
 
     def enter_phase(self, conn, phase):
         conn.phase = phase
@@ -500,9 +516,7 @@ class Worker:
         except OSError:
             self.drop(conn)
             return
-        if conn.events != EVENT_READ:
-            conn.events = EVENT_READ
-            self.selector.modify(conn.sock, EVENT_READ, conn)
+        self.watch(conn, EVENT_READ)
         self.enter_phase(conn, LINGER)
 
     def sweep(self):
