@@ -370,10 +370,7 @@ class Upload:
             try:
                 fcntl.flock(directory, fcntl.LOCK_EX)
                 self._check_precondition()
-                if self.create_only:
-                    os.link(self.temp_path, self.path)      # EEXIST when anyone made it first
-                    os.unlink(self.temp_path)
-                else:
+                if not (self.create_only and self._link_into_place()):
                     os.replace(self.temp_path, self.path)
                 os.fsync(directory)         # the new name is durable too, before 201
             finally:
@@ -387,6 +384,21 @@ class Upload:
         except HTTPError:
             self.abort()
             raise
+
+    def _link_into_place(self) -> bool:
+        """Create the name only if nobody has (EEXIST otherwise); False where links are unsupported.
+
+        There the lock and the check just made still exclude every other
+        commit of ours; only an outside writer could slip in.
+        """
+        try:
+            os.link(self.temp_path, self.path)
+        except OSError as error:
+            if error.errno in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP):
+                return False
+            raise
+        os.unlink(self.temp_path)
+        return True
 
     def _check_precondition(self):
         if self.precondition is None:
