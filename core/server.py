@@ -1,57 +1,13 @@
 """Wire the pieces together: files, app, the event loop (compiled or not), workers."""
-import os
-import re
 import sys
-import time
 
 from .accesslog import AccessLog
 from .app import App
-from .files import FileRoot
+from .files import FileRoot, remove_stale_uploads
 from .implementation import load
 from .workers import Supervisor
 
 loop_module, COMPILED = load("_server_c", "_server_py")
-
-# The names files.Upload gives its temporary files: tempfile.mkstemp's, with
-# prefix ".upload-" and no suffix -- the prefix, then eight characters of
-# tempfile._RandomNameSequence.characters.  Nothing else is ever removed.
-TEMPORARY_UPLOAD = re.compile(r"\.upload-[a-z0-9_]{8}")
-
-
-def remove_stale_uploads(root: str, older_than: float) -> int:
-    """Remove the temporary uploads under root that no one can still be writing; return how many.
-
-    A worker killed in the middle of a body leaves its temporary file behind
-    (an upload that ends any other way removes or renames it).  Removed:
-    regular files (a link or a directory of that name is left alone) named as
-    TEMPORARY_UPLOAD, not modified for more than older_than seconds (the body
-    timeout: a live upload -- another instance may serve the same directory --
-    writes more often than that or is cut off with 408 and removes its file),
-    in root and every directory below it; symlinked directories are not
-    followed, so nothing outside the served tree is touched.  Unreadable
-    directories and files that vanish meanwhile are skipped.
-    """
-    cutoff = time.time() - older_than
-    removed = 0
-    pending = [root]
-    while pending:
-        try:
-            entries = os.scandir(pending.pop())
-        except OSError:
-            continue
-        with entries:
-            for entry in entries:
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        pending.append(entry.path)
-                    elif (TEMPORARY_UPLOAD.fullmatch(entry.name) and entry.is_file(follow_symlinks=False)
-                          and entry.stat(follow_symlinks=False).st_mtime < cutoff):
-                        os.unlink(entry.path)
-                        removed += 1
-                except OSError:
-                    continue
-    return removed
-
 
 def serve_forever(args):
     app = App(FileRoot(args.directory), args.limits)
