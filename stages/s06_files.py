@@ -58,6 +58,7 @@ def get_file(server, request, name):
 class Server(s05_concurrency.Server):
     """Stage 6: serve the files of --directory under /files/."""
 
+    reasons = {**s05_concurrency.Server.reasons, 403: "Forbidden"}
     routes = [*s05_concurrency.Server.routes, ("GET", r"/files/(.+)", get_file)]
 
     def file_path(self, name):

@@ -9,7 +9,7 @@ Reused from: s08_gzip (everything a request gets), s07_post (`BodyReader`),
      s03_paths (`ByteStream`, which keeps the bytes of the next request).
 """
 from stages import s08_gzip
-from stages.s03_paths import ByteStream, HTTPError
+from stages.s03_paths import ByteStream
 
 
 def wants_to_keep_alive(request):
@@ -42,14 +42,12 @@ class Server(s08_gzip.Server):
             response.headers.append(("Connection", "close"))  # RFC 9112 section 9.6
         return response
 
-    def read_request(self, stream):
-        try:
-            return super().read_request(stream)
-        except HTTPError as error:
-            # After an unreadable request we cannot know where the next one
-            # starts, so this answer is the last on the connection (s03 closes).
-            error.headers.append(("Connection", "close"))
-            raise
+    def refusal(self, error):
+        # After an unreadable request we cannot know where the next one
+        # starts, so this answer is the last on the connection (s03 closes).
+        response = super().refusal(error)
+        response.headers.append(("Connection", "close"))
+        return response
 
 
 if __name__ == "__main__":
