@@ -1,6 +1,13 @@
-"""Stage 3: extract the URL path.
+r"""Stage 3: extract the URL path.
 
 CodeCrafters: "Extract URL path" (tester stage ih0).
+Task:
+  Sends:   GET /{a random word} HTTP/1.1\r\nHost: localhost:4221\r\n\r\n
+  Expects: `HTTP/1.1 404 Not Found`; and GET / still gets `HTTP/1.1 200 OK`
+           (the tester runs every earlier stage's check again).
+  Try:     python -m stages.s03_paths
+           curl -i http://localhost:4221/abcdefg
+           curl -i http://localhost:4221/
 New: reading the request head up to its empty line whatever the TCP
      segmentation (`ByteStream`), splitting the request line into method,
      target and version, a route table that picks 200 or 404 by path, and

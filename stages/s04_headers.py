@@ -1,6 +1,15 @@
-"""Stage 4: respond with a body; read a header.
+r"""Stage 4: respond with a body; read a header.
 
 CodeCrafters: "Respond with body" (tester stage cn2), "Read header" (fs3).
+Task:
+  Sends:   GET /echo/{word} HTTP/1.1\r\nHost: localhost:4221\r\n\r\n
+  Expects: `HTTP/1.1 200 OK`, `Content-Type: text/plain`, `Content-Length`
+           equal to the length of {word}, and the body {word}, exactly.
+  Sends:   GET /user-agent with `User-Agent: {word}/{word}-{word}`
+  Expects: the same, with the User-Agent value as the body.
+  Try:     python -m stages.s04_headers
+           curl -i http://localhost:4221/echo/abc
+           curl -i --header "User-Agent: foobar/1.2.3" http://localhost:4221/user-agent
 New: responses with header fields and a body framed by Content-Length (the
      `respond` helper), header lines parsed into `request.headers` (names
      lower-cased, so lookups are case-insensitive), the routes /echo/{text}
@@ -89,7 +98,8 @@ class Server(s03_paths.Server):
     ]
 
     def parse_request(self, head):
-        request = Request(**vars(super().parse_request(head)), headers=parse_field_lines(head.split(b"\r\n")[1:]))
+        headers = parse_field_lines(head.split(b"\r\n")[1:])
+        request = Request(**vars(super().parse_request(head)), headers=headers)
         if request.version == "HTTP/1.1" and "host" not in request.headers:
             raise HTTPError(400, "HTTP/1.1 request without Host")  # RFC 9112 section 3.2
         return request

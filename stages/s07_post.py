@@ -1,6 +1,15 @@
 """Stage 7: read the request body.
 
 CodeCrafters: "Read request body" (tester stage qv8).
+Task:
+  Sends:   POST /files/{name} HTTP/1.1 with `Content-Length: N`,
+           `Content-Type: application/octet-stream` and eight random words as
+           the body (the server runs with --directory as in stage 6).
+  Expects: `HTTP/1.1 201 Created`, and then the file {directory}/{name} on
+           disk holding exactly the body.
+  Try:     python -m stages.s07_post --directory /tmp/
+           curl -i --data-binary 'some words' http://localhost:4221/files/words
+           cat /tmp/words
 New: the body, read by Content-Length as it arrives (`BodyReader`, which
      every request now carries as `request.body`), and POST /files/{name},
      which streams it into a temporary file next to the target and renames it

@@ -1,11 +1,29 @@
 """Stage 8: HTTP compression.
 
-CodeCrafters: "Compression headers", "Multiple compression schemes",
-     "Gzip compression".
+CodeCrafters: "Compression headers" (tester stage df4), "Multiple compression
+     schemes" (ij8), "Gzip compression" (cr8): the HTTP compression extension.
+Task:
+  Sends:   GET /echo/{word} with `Accept-Encoding: gzip`
+  Expects: `HTTP/1.1 200 OK` with `Content-Encoding: gzip`, `Content-Length`
+           equal to the length of the body as sent, and a body that gunzips
+           to {word} (cr8; df4 checks only the field).
+  Sends:   the same with `Accept-Encoding: invalid-encoding`
+  Expects: 200 and no Content-Encoding field.
+  Sends:   `Accept-Encoding: encoding-1, gzip, encoding-2`, then `encoding-1, encoding-2`
+  Expects: Content-Encoding gzip for the first, none for the second (ij8).
+  Try:     python -m stages.s08_gzip --directory /tmp/
+           curl -i -H 'Accept-Encoding: encoding-1, gzip' http://localhost:4221/echo/abc --output -
+           curl -s -H 'Accept-Encoding: gzip' http://localhost:4221/echo/abc | gunzip
+           curl -i -H 'Accept-Encoding: invalid-encoding' http://localhost:4221/echo/abc
 New: reading Accept-Encoding as a list of codings with weights, and sending
      bodies gzip-compressed when the client accepts that.
 Reused from: s07_post (everything else), s03_paths (`Server.respond_to`,
      the one place every routed response passes through).
+
+Beyond the tester: weights (`gzip;q=0` refuses gzip, `*` stands for codings
+not named, `x-gzip` is gzip), error bodies compressed too, and `Vary:
+Accept-Encoding` on every response with a body, so that caches keep the two
+versions apart.
 """
 import gzip
 import re
