@@ -183,6 +183,7 @@ SPECS: dict[str, ServerSpec] = {
         _stage_spec("s06", "stage 06 (files), threaded, closes after each response", keep_alive=False),
         _stage_spec("s08", "stage 08 (gzip), threaded, closes after each response", keep_alive=False),
         _stage_spec("s09", "stage 09 (keep-alive), threaded", keep_alive=True),
+        _stage_spec("s10", "stage 10 (event loop), one thread", keep_alive=True),
         _node_spec("readfile", "Node.js http, fs.readFile per request"),
         _node_spec("cached", "Node.js http, file cached in a Buffer"),
         ServerSpec("nginx", "nginx, 1 worker, sendfile on, access_log off", _nginx_command,

@@ -1,34 +1,171 @@
-"""`python -m stages`: list the stages and the one idea each adds.
+"""`python -m stages`: the course from the command line.
 
-The list is read from the stage modules themselves (their first docstring
-line and its "New:" paragraph), so it cannot drift from the code.
+    python -m stages                     list the stages and the one idea each adds
+    python -m stages show s03            what the tester sends and expects, and what to try
+    python -m stages flatten s09 [-o F]  the server as it stands at that stage, as one file
+
+Everything is read from the stage modules themselves (their docstrings and
+their source), so none of it can drift from the code.
 """
-import importlib
-import pkgutil
+import argparse
+import ast
+import pathlib
 import re
+import sys
 import textwrap
 
-import stages
+STAGES_DIRECTORY = pathlib.Path(__file__).resolve().parent
+STAGE_NAME = re.compile(r"s\d\d_\w+")
+# A docstring section starts with "Name:" at the start of a line and runs to
+# the next such line or a blank line ("CodeCrafters:", "Task:", "New:", ...).
+SECTION_HEADER = re.compile(r"([A-Z][A-Za-z ]*): ?(.*)")
 
 
 def stage_names():
-    return sorted(name for _, name, _ in pkgutil.iter_modules(stages.__path__) if re.fullmatch(r"s\d\d_\w+", name))
+    return sorted(path.stem for path in STAGES_DIRECTORY.glob("s*.py") if STAGE_NAME.fullmatch(path.stem))
 
 
-def new_idea(docstring):
-    """The "New:" paragraph of a stage docstring, as one line."""
-    match = re.search(r"^New: (.*?)(?=^\S|\Z)", docstring, re.MULTILINE | re.DOTALL)
-    return " ".join(match.group(1).split())
+def stage_source(name):
+    return (STAGES_DIRECTORY / f"{name}.py").read_text()
 
 
-def main():
-    print("Stages (run one with: python -m stages.<name> [--port N] [--directory DIR]):")
+def stage_docstring(name):
+    """A stage's module docstring, read from its source without running it."""
+    return ast.get_docstring(ast.parse(stage_source(name)), clean=False) or ""
+
+
+def docstring_sections(docstring):
+    """{"Task": "...", "New": "...", ...}: each section's text, its lines as written."""
+    sections, current = {}, None
+    for line in docstring.splitlines()[1:]:
+        header = SECTION_HEADER.fullmatch(line)
+        if header:
+            current = header.group(1)
+            sections[current] = [header.group(2)] if header.group(2) else []
+        elif current is not None and line.strip():
+            sections[current].append(line)
+        else:
+            current = None  # a blank line ends the section
+    return {name: "\n".join(lines) for name, lines in sections.items()}
+
+
+def one_line(text):
+    return " ".join(text.split())
+
+
+def resolve_stage(text):
+    """"s03", "3", "03" or "s03_paths" -> "s03_paths"."""
+    names = stage_names()
+    if text in names:
+        return text
+    digits = text.removeprefix("s")
+    matches = [name for name in names if digits.isdigit() and int(name[1:3]) == int(digits)]
+    if not matches:
+        print(f"error: no stage {text!r}; the stages are {', '.join(names)}", file=sys.stderr)
+        sys.exit(2)
+    return matches[0]
+
+
+def list_stages(_arguments):
+    print("Stages (run one with: python -m stages.<name> [--port N] [--directory DIR];")
+    print("        see its task with: python -m stages show <name>):")
     for name in stage_names():
-        doc = importlib.import_module(f"stages.{name}").__doc__
-        title = doc.splitlines()[0].partition(": ")[2]  # "Stage 4: read a header" -> "read a header"
+        docstring = stage_docstring(name)
+        title = docstring.splitlines()[0].partition(": ")[2]  # "Stage 4: read a header" -> "read a header"
         print(f"\n{name:17}{title}")
-        print(textwrap.fill(f"New: {new_idea(doc)}", width=88, initial_indent=" " * 17,
-                            subsequent_indent=" " * 22, break_on_hyphens=False))
+        print(textwrap.fill(f"New: {one_line(docstring_sections(docstring)['New'])}", width=88,
+                            initial_indent=" " * 17, subsequent_indent=" " * 22, break_on_hyphens=False))
+
+
+def show_stage(arguments):
+    name = resolve_stage(arguments.stage)
+    docstring = stage_docstring(name)
+    sections = docstring_sections(docstring)
+    print(f"{name}: {docstring.splitlines()[0]}")
+    print(textwrap.fill(f"CodeCrafters: {one_line(sections['CodeCrafters'])}", width=88, subsequent_indent="  "))
+    print("\nWhat the tester does (codecrafters-io/http-server-tester):")
+    print(sections["Task"])
+    if "Beyond the tester" in sections:
+        print()
+        print(textwrap.fill(f"Beyond the tester: {one_line(sections['Beyond the tester'])}", width=88,
+                            subsequent_indent="  "))
+    print(f"\nCheck it as the tester would: python -m pytest tests --server {name}")
+    print(f"Then read the solution:       stages/{name}.py (python -m stages flatten {name[:3]} for the whole program)")
+
+
+FLAT_PROLOGUE = '''\
+#!/usr/bin/env python3
+"""The HTTP server of the course as it stands at stage {name}, in one file.
+
+Generated by `python -m stages flatten {name}` from {first}.py ... {name}.py;
+do not edit it: change the stages and generate it again.  Each stage below is
+its module's source, unchanged, run as the module `stages.<name>`, so that
+`from stages import ...` finds the stages defined before it.
+
+Run: python {{this file}} [--port N] [--directory DIR]
+"""
+import linecache
+import sys
+import types
+
+stages = types.ModuleType("stages")
+stages.__path__ = []  # a package: "from stages import s01_bind" looks in sys.modules
+sys.modules["stages"] = stages
+
+
+def define_stage(name, source):
+    module = types.ModuleType(f"stages.{{name}}")
+    module.__file__ = f"stages/{{name}}.py"
+    sys.modules[module.__name__] = module
+    setattr(stages, name, module)
+    # Tracebacks show the stage's own lines.
+    linecache.cache[module.__file__] = (len(source), None, source.splitlines(True), module.__file__)
+    exec(compile(source, module.__file__, "exec"), module.__dict__)
+'''
+
+
+def source_literal(source):
+    """The source as a readable raw string literal where it can be one, else repr()."""
+    if "'''" not in source and not source.endswith("\\"):
+        return f"r'''{source}'''"
+    return repr(source)
+
+
+def flatten(name):
+    """One runnable program: stages s01 up to `name`, each defined as its module, then `name`'s main."""
+    names = stage_names()
+    chain = names[: names.index(name) + 1]
+    parts = [FLAT_PROLOGUE.format(name=name, first=chain[0])]
+    for stage in chain:
+        parts.append(f"\n\n# {'-' * 30} stages/{stage}.py {'-' * (44 - len(stage))}\n")
+        parts.append(f"define_stage({stage!r}, {source_literal(stage_source(stage))})\n")
+    parts.append(f'\n\nif __name__ == "__main__":\n    stages.{name}.Server.main()\n')
+    return "".join(parts)
+
+
+def flatten_stage(arguments):
+    program = flatten(resolve_stage(arguments.stage))
+    if arguments.output is None:
+        sys.stdout.write(program)
+    else:
+        output = pathlib.Path(arguments.output)
+        output.write_text(program)
+        output.chmod(0o755)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m stages", description=__doc__.splitlines()[0])
+    parser.set_defaults(run=list_stages)
+    commands = parser.add_subparsers(title="commands")
+    show = commands.add_parser("show", help="what the tester sends and expects at a stage, and what to try")
+    show.add_argument("stage", help="s03, 3 or s03_paths")
+    show.set_defaults(run=show_stage)
+    flat = commands.add_parser("flatten", help="the server as it stands at a stage, as one runnable file")
+    flat.add_argument("stage", help="s09, 9 or s09_keepalive")
+    flat.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: standard output)")
+    flat.set_defaults(run=flatten_stage)
+    arguments = parser.parse_args(argv)
+    arguments.run(arguments)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,12 @@
 """Stage 1: bind to a port and accept connections.
 
-CodeCrafters: "Bind to a port".
+CodeCrafters: "Bind to a port" (tester stage at4).
+Task:
+  Sends:   nothing.  The tester starts the server and opens a TCP connection
+           to localhost:4221, retrying once a second for about 15 seconds.
+  Expects: the connection to be accepted, and the server to keep running.
+  Try:     python -m stages.s01_bind
+           curl -v http://localhost:4221/   # connects; "Empty reply from server" is right for now
 New: the command line, a listening socket, an accept loop that hands each
      connection to `Server.handle_connection`, a polite close, and a clean exit
      on SIGTERM/SIGINT.

@@ -1,15 +1,27 @@
-"""Stage 3: extract the URL path.
+r"""Stage 3: extract the URL path.
 
-CodeCrafters: "Extract URL path".
+CodeCrafters: "Extract URL path" (tester stage ih0).
+Task:
+  Sends:   GET /{a random word} HTTP/1.1\r\nHost: localhost:4221\r\n\r\n
+  Expects: `HTTP/1.1 404 Not Found`; and GET / still gets `HTTP/1.1 200 OK`
+           (the tester runs every earlier stage's check again).
+  Try:     python -m stages.s03_paths
+           curl -i http://localhost:4221/abcdefg
+           curl -i http://localhost:4221/
 New: reading the request head up to its empty line whatever the TCP
-     segmentation (`ByteStream`), parsing the request line into a `Request`,
-     a route table, and `HTTPError`: raised anywhere, answered in one place
-     with its status (404, 405, 400, ...).
+     segmentation (`ByteStream`), splitting the request line into method,
+     target and version, a route table that picks 200 or 404 by path, and
+     `HTTPError`: raised anywhere, answered in one place with its status.
 Reused from: s02_status / s01_bind (command line, accept loop, polite close).
+
+Beyond the tester: a request line that is not `METHOD SP /target SP HTTP/x.y`
+gets 400 Bad Request, a version other than HTTP/1.x gets 505, and a head over
+MAX_HEAD_BYTES gets 431, so that a client cannot make the server buffer
+without end.  Answers are still bare status lines, as the tester expects;
+header fields and bodies come in stage 4.
 """
 import re
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from dataclasses import dataclass
 
 from stages import s02_status
 
@@ -18,15 +30,14 @@ from stages import s02_status
 MAX_HEAD_BYTES = 16 * 1024
 RECEIVE_SIZE = 64 * 1024
 
-# RFC 9110 section 15: the standard reason phrases of the statuses we send.
+# RFC 9110 section 15: the reason phrases of the statuses this stage sends.
+# Later stages add theirs: Server.reasons = {**previous, ...}.
 REASONS = {
-    100: "Continue", 200: "OK", 201: "Created",
-    400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-    411: "Length Required", 413: "Content Too Large", 431: "Request Header Fields Too Large",
-    500: "Internal Server Error", 501: "Not Implemented", 505: "HTTP Version Not Supported",
+    200: "OK", 400: "Bad Request", 404: "Not Found",
+    431: "Request Header Fields Too Large", 505: "HTTP Version Not Supported",
 }
 
-# RFC 9110 section 5.6.2: methods and header names are tokens.
+# RFC 9110 section 5.6.2: methods (and, from stage 4, header names) are tokens.
 TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 # RFC 9112 section 3: method SP request-target SP HTTP-version, where the
 # target is visible ASCII and the version is HTTP/DIGIT.DIGIT (section 2.3).
@@ -38,15 +49,12 @@ class ClientDisconnected(ConnectionError):
 
 
 class HTTPError(Exception):
-    """A request we refuse; carries the status (and headers) to answer with."""
+    """A request we refuse: the status to answer with, and why (for the client, from stage 4 on)."""
 
-    def __init__(self, status, detail="", headers=()):
-        super().__init__(f"{status} {REASONS[status]}: {detail}" if detail else f"{status} {REASONS[status]}")
+    def __init__(self, status, detail=""):
+        super().__init__(f"{status} {detail}".rstrip())
         self.status = status
-        self.headers = list(headers)
-
-    def response(self):
-        return Response(self.status, list(self.headers))
+        self.detail = detail
 
 
 @dataclass
@@ -55,15 +63,11 @@ class Request:
     target: str  # as sent, e.g. "/echo/abc?x=1"
     path: str  # the target without its query, e.g. "/echo/abc"; what routes match
     version: str  # "HTTP/1.1"
-    headers: dict = field(default_factory=dict)  # lower-cased names; read from stage 4 on
-    body: object = None  # a BodyReader from stage 7 on
 
 
 @dataclass
 class Response:
     status: int
-    headers: list = field(default_factory=list)  # [(name, value), ...]
-    body: bytes = b""
 
 
 class ByteStream:
@@ -106,19 +110,14 @@ class ByteStream:
 
 
 def parse_request_line(line):
+    """b"GET /echo/abc HTTP/1.1" -> ("GET", "/echo/abc", "HTTP/1.1")."""
     match = REQUEST_LINE.fullmatch(line)
     if match is None:
         raise HTTPError(400, f"malformed request line {line[:100]!r}")
     method, target, version, major = (part.decode("ascii") for part in match.groups())
     if major != "1":
         raise HTTPError(505, f"{version} is not supported")
-    if target.startswith("/"):  # origin-form, the usual one (RFC 9112 section 3.2.1)
-        path = target.partition("?")[0]
-    elif target.startswith(("http://", "https://")):  # absolute-form, which servers must accept (3.2.2)
-        path = urlsplit(target).path or "/"
-    else:
-        raise HTTPError(400, f"unsupported request target {target[:100]!r}")
-    return Request(method, target, path, version)
+    return method, target, version
 
 
 def get_root(server, request):
@@ -128,6 +127,7 @@ def get_root(server, request):
 class Server(s02_status.Server):
     """Stage 3: 200 for /, 404 for any other path."""
 
+    reasons = REASONS
     # (method, path regex, handler): a handler gets the server, the request and
     # the regex groups, and returns a Response or raises HTTPError.  Later
     # stages extend this list: routes = [*Previous.routes, (...)].
@@ -143,7 +143,7 @@ class Server(s02_status.Server):
         except HTTPError as error:
             # Unreadable request: answer it, and since we no longer know where
             # the next request would start, the connection ends here.
-            self.send_response(stream.sock, error.response())
+            self.send_response(stream.sock, self.refusal(error))
             return None
         if request is not None:
             self.send_response(stream.sock, self.respond_to(request))
@@ -154,36 +154,41 @@ class Server(s02_status.Server):
         return None if head is None else self.parse_request(head)
 
     def parse_request(self, head):
-        return parse_request_line(head.partition(b"\r\n")[0])
+        method, target, version = parse_request_line(head.partition(b"\r\n")[0])
+        return Request(method, target, self.target_path(target), version)
+
+    def target_path(self, target):
+        """The path that routes match: the target up to its query (RFC 9112 section 3.2.1)."""
+        if not target.startswith("/"):
+            raise HTTPError(400, f"unsupported request target {target[:100]!r}")
+        return target.partition("?")[0]
 
     def respond_to(self, request):
         try:
             return self.route(request)
         except HTTPError as error:
-            return error.response()
+            return self.error_response(error)
 
     def route(self, request):
-        allowed = []
         for method, pattern, handler in self.routes:
             match = re.fullmatch(pattern, request.path)
             if match and method == request.method:
                 return handler(self, request, *match.groups())
-            if match:
-                allowed.append(method)
-        if allowed:  # RFC 9110 section 15.5.6: a 405 lists the methods that would work
-            raise HTTPError(405, f"{request.method} {request.path}", headers=[("Allow", ", ".join(allowed))])
-        raise HTTPError(404, request.path[:100])
+        raise HTTPError(404, f"no route for {request.method} {request.path[:100]}")
+
+    def error_response(self, error):
+        return Response(error.status)
+
+    def refusal(self, error):
+        """The answer to a request that could not be read: the last on its connection."""
+        return self.error_response(error)
+
+    def status_line(self, status):
+        return f"HTTP/1.1 {status} {self.reasons[status]}"
 
     def send_response(self, sock, response):
-        sock.sendall(serialize_response(response))
-
-
-def serialize_response(response):
-    lines = [f"HTTP/1.1 {response.status} {REASONS[response.status]}"]
-    lines += [f"{name}: {value}" for name, value in response.headers]
-    # Latin-1 maps str back to the exact bytes read (header values are decoded
-    # the same way in stage 4), so echoed values survive unchanged.
-    return "".join(line + "\r\n" for line in lines).encode("latin-1") + b"\r\n" + response.body
+        # A status line, then the empty line that ends an empty header section.
+        sock.sendall(f"{self.status_line(response.status)}\r\n\r\n".encode("ascii"))
 
 
 if __name__ == "__main__":

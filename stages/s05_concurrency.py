@@ -1,6 +1,16 @@
 """Stage 5: concurrent connections.
 
-CodeCrafters: "Concurrent connections".
+CodeCrafters: "Concurrent connections" (tester stage ej5).
+Task:
+  Sends:   first opens 2 or 3 connections, then sends GET / on each, the
+           last opened first, and closes it once answered; then opens as many
+           again and does the same in order.
+  Expects: `HTTP/1.1 200 OK` on every connection.  A server that serves one
+           connection at a time waits on the first, silent connection while
+           the tester waits on the last: it fails (the tester reads for 2 s).
+  Try:     python -m stages.s05_concurrency
+           python3 -c 'import socket, time; c = socket.create_connection(("localhost", 4221)); time.sleep(30)' &
+           curl -i http://localhost:4221/   # answered at once; stage 4 makes it wait
 New: a thread per connection, so a slow or silent client no longer makes
      everyone else wait.
 Reused from: s04_headers (everything a single connection does),

@@ -1,13 +1,24 @@
 """Stage 6: return a file.
 
-CodeCrafters: "Return a file".
+CodeCrafters: "Return a file" (tester stage ap6).
+Task:
+  Sends:   the server is started with --directory /tmp/data/codecrafters.io/http-server-tester/;
+           the tester writes a file named like `apple_grape_mango_pear` holding
+           eight random words there, then sends GET /files/{that name}.
+  Expects: `HTTP/1.1 200 OK`, `Content-Type: application/octet-stream`,
+           `Content-Length` equal to the file's size, and its bytes as the body.
+  Sends:   GET /files/non-existent{random name}
+  Expects: `HTTP/1.1 404 Not Found`.
+  Try:     echo -n 'Hello, World!' > /tmp/foo && python -m stages.s06_files --directory /tmp/
+           curl -i http://localhost:4221/files/foo
+           curl -i http://localhost:4221/files/non_existent_file
 New: GET /files/{name} answers with the bytes of a file from --directory,
      and `resolve_inside`, which makes sure no name ("..", "%2e%2e", "%2f",
      an absolute path, %00, a symlink) reaches a file outside it.
 Reused from: s05_concurrency (threads), s04_headers (`respond`),
      s03_paths (routing, HTTPError), s01_bind (--directory).
 
-Status choices: a name that would leave the directory is refused with 403
+Beyond the tester: a name that would leave the directory is refused with 403
 Forbidden; a name inside it with no regular file behind it gets 404.  (A raw
 NUL byte in the URL never gets this far: the request line is 400.)
 """
@@ -58,6 +69,7 @@ def get_file(server, request, name):
 class Server(s05_concurrency.Server):
     """Stage 6: serve the files of --directory under /files/."""
 
+    reasons = {**s05_concurrency.Server.reasons, 403: "Forbidden"}
     routes = [*s05_concurrency.Server.routes, ("GET", r"/files/(.+)", get_file)]
 
     def file_path(self, name):

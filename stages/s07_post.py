@@ -1,26 +1,45 @@
 """Stage 7: read the request body.
 
-CodeCrafters: "Read request body".
-New: the body, read by Content-Length as it arrives (`BodyReader`), and
-     POST /files/{name}, which streams it into a temporary file next to the
-     target and renames it into place only when every byte is there.
-Reused from: s06_files (`Server.file_path`, the safe name check), s03_paths
-     (`ByteStream`, HTTPError, Response), and all of s01-s05 through them.
+CodeCrafters: "Read request body" (tester stage qv8).
+Task:
+  Sends:   POST /files/{name} HTTP/1.1 with `Content-Length: N`,
+           `Content-Type: application/octet-stream` and eight random words as
+           the body (the server runs with --directory as in stage 6).
+  Expects: `HTTP/1.1 201 Created`, and then the file {directory}/{name} on
+           disk holding exactly the body.
+  Try:     python -m stages.s07_post --directory /tmp/
+           curl -i --data-binary 'some words' http://localhost:4221/files/words
+           cat /tmp/words
+New: the body, read by Content-Length as it arrives (`BodyReader`, which
+     every request now carries as `request.body`), and POST /files/{name},
+     which streams it into a temporary file next to the target and renames it
+     into place only when every byte is there.  With two methods on one path,
+     a method no route takes on a known path gets 405 and the Allow field.
+Reused from: s06_files (`Server.file_path`, the safe name check), s04_headers
+     (`Request`, `Response`, `respond`), s03_paths (`ByteStream`, HTTPError,
+     routing), and all of s01-s05 through them.
 
-Limits and status choices: a body over MAX_BODY_BYTES is refused with 413
-before any of it is read; a POST to /files without Content-Length gets 411; a
+Beyond the tester: a body over MAX_BODY_BYTES is refused with 413 before any
+of it is read; a POST to /files without Content-Length gets 411; a
 Content-Length that is not a number gets 400; Transfer-Encoding (chunked) is
-not implemented: 501.
+not implemented: 501; `Expect: 100-continue` gets its interim 100 response.
 """
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 
-from stages import s06_files
-from stages.s03_paths import ClientDisconnected, HTTPError, Response
+from stages import s04_headers, s06_files
+from stages.s03_paths import ClientDisconnected, HTTPError
+from stages.s04_headers import Response, respond
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 CONTINUE_RESPONSE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+@dataclass
+class Request(s04_headers.Request):
+    body: "BodyReader" = None
 
 
 def body_length(headers):
@@ -37,6 +56,11 @@ def body_length(headers):
     if int(value) > MAX_BODY_BYTES:
         raise HTTPError(413, f"body of {value} bytes is over MAX_BODY_BYTES={MAX_BODY_BYTES}")
     return int(value)
+
+
+def expects_continue(request):
+    """Whether the client waits for 100 Continue before it sends the body (RFC 9110 section 10.1.1)."""
+    return request.version == "HTTP/1.1" and request.headers.get("expect", "").lower() == "100-continue"
 
 
 class BodyReader:
@@ -101,15 +125,25 @@ def post_file(server, request, name):
 class Server(s06_files.Server):
     """Stage 7: POST /files/{name} stores the request body as that file."""
 
+    reasons = {**s06_files.Server.reasons, 201: "Created", 405: "Method Not Allowed", 411: "Length Required",
+               413: "Content Too Large", 501: "Not Implemented"}
     routes = [*s06_files.Server.routes, ("POST", r"/files/(.+)", post_file)]
 
     def read_request(self, stream):
         request = super().read_request(stream)
-        if request is not None:
-            expects_continue = (request.version == "HTTP/1.1"
-                                and request.headers.get("expect", "").lower() == "100-continue")
-            request.body = BodyReader(stream, body_length(request.headers), expects_continue)
-        return request
+        if request is None:
+            return None
+        body = BodyReader(stream, body_length(request.headers), expects_continue(request))
+        return Request(**vars(request), body=body)
+
+    def route(self, request):
+        allowed = [method for method, pattern, _ in self.routes if re.fullmatch(pattern, request.path)]
+        if allowed and request.method not in allowed:
+            # RFC 9110 section 15.5.6: the path exists, not for this method; say which methods work.
+            response = respond(f"{request.method} is not allowed on {request.path[:100]}\n", status=405)
+            response.headers.append(("Allow", ", ".join(allowed)))
+            return response
+        return super().route(request)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,29 @@
 """Stage 8: HTTP compression.
 
-CodeCrafters: "Compression headers", "Multiple compression schemes",
-     "Gzip compression".
+CodeCrafters: "Compression headers" (tester stage df4), "Multiple compression
+     schemes" (ij8), "Gzip compression" (cr8): the HTTP compression extension.
+Task:
+  Sends:   GET /echo/{word} with `Accept-Encoding: gzip`
+  Expects: `HTTP/1.1 200 OK` with `Content-Encoding: gzip`, `Content-Length`
+           equal to the length of the body as sent, and a body that gunzips
+           to {word} (cr8; df4 checks only the field).
+  Sends:   the same with `Accept-Encoding: invalid-encoding`
+  Expects: 200 and no Content-Encoding field.
+  Sends:   `Accept-Encoding: encoding-1, gzip, encoding-2`, then `encoding-1, encoding-2`
+  Expects: Content-Encoding gzip for the first, none for the second (ij8).
+  Try:     python -m stages.s08_gzip --directory /tmp/
+           curl -i -H 'Accept-Encoding: encoding-1, gzip' http://localhost:4221/echo/abc --output -
+           curl -s -H 'Accept-Encoding: gzip' http://localhost:4221/echo/abc | gunzip
+           curl -i -H 'Accept-Encoding: invalid-encoding' http://localhost:4221/echo/abc
 New: reading Accept-Encoding as a list of codings with weights, and sending
      bodies gzip-compressed when the client accepts that.
 Reused from: s07_post (everything else), s03_paths (`Server.respond_to`,
      the one place every routed response passes through).
+
+Beyond the tester: weights (`gzip;q=0` refuses gzip, `*` stands for codings
+not named, `x-gzip` is gzip), error bodies compressed too, and `Vary:
+Accept-Encoding` on every response with a body, so that caches keep the two
+versions apart.
 """
 import gzip
 import re
@@ -17,19 +35,26 @@ QVALUE = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")
 
 
 def coding_weights(accept_encoding):
-    """'gzip;q=0.5, br' -> {'gzip': 0.5, 'br': 1.0} (RFC 9110 section 12.5.3)."""
+    """'gzip;q=0.5, br' -> {'gzip': 0.5, 'br': 1.0} (RFC 9110 section 12.5.3).
+
+    core/encoding.py follows the same rules (tests/test_s08_gzip.py feeds both
+    the same values): names are case-insensitive and "x-gzip" is "gzip"
+    (RFC 9110 section 8.4.1.3); the first "q" parameter is the weight, and one
+    that is not a qvalue counts as 0, as nginx reads it: better uncompressed
+    than unreadable; a coding named twice keeps its first weight (nginx again).
+    """
     weights = {}
     for element in accept_encoding.split(","):
         coding, *parameters = (part.strip() for part in element.split(";"))
         if not coding:
             continue  # empty list elements are allowed and mean nothing (RFC 9110 section 5.6.1)
+        coding = coding.lower()
         weight = 1.0
-        for parameter in parameters:
-            name, _, value = parameter.partition("=")
+        for name, _, value in (parameter.partition("=") for parameter in parameters):
             if name.strip().lower() == "q":
-                # An unreadable weight counts as 0: better uncompressed than unreadable.
                 weight = float(value) if QVALUE.fullmatch(value := value.strip()) else 0.0
-        weights[coding.lower()] = weight  # coding names are case-insensitive
+                break
+        weights.setdefault("gzip" if coding == "x-gzip" else coding, weight)
     return weights
 
 
@@ -39,10 +64,8 @@ def accepts_gzip(accept_encoding):
     if accept_encoding is None:
         return False
     weights = coding_weights(accept_encoding)
-    # "x-gzip" is an old name for gzip (RFC 9110 section 8.4.1.3); "*" covers
-    # every coding not named.  A weight of 0 means "not acceptable".
-    weight = weights.get("gzip", weights.get("x-gzip", weights.get("*", 0.0)))
-    return weight > 0
+    # "*" covers every coding not named.  A weight of 0 means "not acceptable".
+    return weights.get("gzip", weights.get("*", 0.0)) > 0
 
 
 class Server(s07_post.Server):

@@ -30,6 +30,7 @@ SERVERS = [
     stage("s07_post"),
     stage("s08_gzip"),
     stage("s09_keepalive"),
+    stage("s10_eventloop"),
     # The production server must pass every stage's tests, with both event loops:
     # `core` is the compiled build, `core-py` the pure-Python reference.
     ("core", [sys.executable, "-m", "core", "--port", PORT, "--directory", DIRECTORY, "--workers", "1"]),

@@ -2,7 +2,7 @@
 import pytest
 
 from rawhttp import DELIVERIES, build_request, fetch, get, random_text
-from servers import servers_from
+from servers import servers_from, stages_from
 
 pytestmark = pytest.mark.servers(*servers_from("s04_headers"))
 
@@ -57,6 +57,40 @@ def test_malformed_header_line_gets_400(server, line):
 
 def test_http_1_1_request_without_host_gets_400(server):
     assert fetch(server, build_request("GET", "/", host=None)).status == 400
+
+
+def test_absolute_form_target_is_routed_by_its_path(server):
+    assert get(server, "http://localhost/").status == 200
+    assert get(server, f"http://localhost/{random_text()}").status == 404
+
+
+# What each refusal must let the client see: its status, and a text/plain body that says why
+# (the HTTPError's detail), framed by Content-Length like any other body.
+ERRORS = {
+    "no_route": (build_request("GET", "/{random}"), 404, "/{random}"),
+    "malformed_request_line": (b"GET /{random}\r\nHost: x\r\n\r\n", 400, "request line"),
+    "malformed_header_line": (b"GET / HTTP/1.1\r\nHost: x\r\nX-{random} oops\r\n\r\n", 400, "X-{random}"),
+    "missing_host": (build_request("GET", "/", host=None), 400, "Host"),
+}
+
+
+@pytest.mark.parametrize(("request_bytes", "status", "mentions"), ERRORS.values(), ids=ERRORS.keys())
+def test_error_answer_says_why_in_a_text_body(server, request_bytes, status, mentions):
+    word = random_text()
+    response = fetch(server, request_bytes.replace(b"{random}", word.encode()))
+    assert response.status == status
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.headers["content-length"] == str(len(response.body))
+    assert response.body.strip()
+
+
+# core words its own messages ("not found" names no path), so the exact detail is the stages' rule.
+@pytest.mark.servers(*stages_from("s04_headers"))
+@pytest.mark.parametrize(("request_bytes", "status", "mentions"), ERRORS.values(), ids=ERRORS.keys())
+def test_error_body_carries_the_detail_of_the_http_error(server, request_bytes, status, mentions):
+    word = random_text()
+    response = fetch(server, request_bytes.replace(b"{random}", word.encode()))
+    assert mentions.format(random=word).lower() in response.body.decode().lower()
 
 
 @pytest.mark.servers("s03_paths")
