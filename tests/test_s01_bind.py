@@ -16,6 +16,7 @@ def test_accepts_connection_after_connection(server):
             pass
 
 
+@pytest.mark.cli
 def test_port_in_use_fails_with_one_error_line(server):
     result = subprocess.run(command(server.name, server.directory, port=server.port),
                             capture_output=True, text=True, timeout=15)
