@@ -160,6 +160,8 @@ def server(request, tmp_path_factory):
         port = process.wait_until_listening()
         yield RunningServer("127.0.0.1", port, directory, name, process)
         # A course rule for the course's own servers, never asked of yours.
+        if name in STAGES:
+            process.wait_for_connection_threads()
         exit_code = process.stop()
         assert exit_code == 0, f"{name} exited {exit_code} on SIGTERM, not 0\n{process.stderr()}"
         assert "Traceback" not in process.stderr(), process.stderr()

@@ -121,6 +121,21 @@ class ServerProcess:
     def exit_code(self):
         return self.process.poll()
 
+    def wait_for_connection_threads(self, timeout=2.0):
+        """Wait until a threaded stage has only its main thread left, its clients served.
+
+        A SIGTERM sent meanwhile may be taken by a connection thread, and the main thread,
+        blocked in accept(), then runs the handler only at the next connection: the stages
+        exit 0 on SIGTERM reliably only when idle."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if len(os.listdir(f"/proc/{self.process.pid}/task")) <= 1:
+                    return
+            except FileNotFoundError:
+                return
+            time.sleep(0.01)
+
     def stderr(self):
         self.stderr_file.seek(0)
         return self.stderr_file.read().decode(errors="replace")
