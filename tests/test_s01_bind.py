@@ -16,6 +16,7 @@ def test_accepts_connection_after_connection(server):
             pass
 
 
+@pytest.mark.cli
 def test_port_in_use_fails_with_one_error_line(server):
     result = subprocess.run(command(server.name, server.directory, port=server.port),
                             capture_output=True, text=True, timeout=15)
@@ -25,6 +26,7 @@ def test_port_in_use_fails_with_one_error_line(server):
     assert "in use" in result.stderr
 
 
+@pytest.mark.cli
 def test_missing_directory_exits_2_with_one_error_line(server_name, tmp_path):
     missing = tmp_path / "no-such-directory"
     result = subprocess.run(command(server_name, missing), capture_output=True, text=True, timeout=15)
@@ -34,6 +36,7 @@ def test_missing_directory_exits_2_with_one_error_line(server_name, tmp_path):
     assert str(missing) in result.stderr
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_stops_server_with_exit_code_0(server_name, tmp_path, signum):
     process = ServerProcess(server_name, tmp_path)
