@@ -36,7 +36,7 @@ from .committer import Committer
 from .errors import HTTPError, ParseError
 from .events import END_OF_MESSAGE, NEED_DATA
 from .files import Upload
-from .workers import orphaned, unblock_stop_signals
+from .workers import orphaned, supervisor_pid, unblock_stop_signals
 from .response import CONTINUE, Response, date_field, error_response, response_for, serialize_head, STATUS_LINES, SERVER
 from . import filecache
 from .app import file_fields
@@ -362,7 +362,7 @@ cdef class Worker:
         self.max_connections = limits.max_connections
         self.max_keepalive_requests = limits.max_keepalive_requests
         self.now = monotonic()
-        self.parent = os.getppid()
+        self.parent = supervisor_pid()
 
     def stop(self, *_):
         self.stopping = True

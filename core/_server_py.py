@@ -32,7 +32,7 @@ from .committer import Committer
 from .errors import HTTPError
 from .events import END_OF_MESSAGE, NEED_DATA
 from .files import Upload
-from .workers import orphaned, unblock_stop_signals
+from .workers import orphaned, supervisor_pid, unblock_stop_signals
 from .parser import ParseError, RequestParser
 from .filecache import HEAD_PREFIX, FileCache, FileEntry, takes_fast_path
 from .response import CONTINUE, Response, date_field, error_response, response_for, serialize_head
@@ -344,7 +344,7 @@ class Worker:
         self.accepting = False
         self.accept_paused_until = 0.0
         self.now = time.monotonic()
-        self.parent = os.getppid()
+        self.parent = supervisor_pid()
 
     def stop(self, *_):
         self.stopping = True

@@ -18,6 +18,16 @@ BACKLOG = 4096
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
+# The supervisor's PID, recorded in a worker right after fork: os.getppid()
+# read later would already be 1 if the supervisor died in between.
+_supervisor_pid = None
+
+
+def supervisor_pid() -> int:
+    """The PID of the supervisor that forked this worker (os.getppid() outside a worker)."""
+    return _supervisor_pid if _supervisor_pid is not None else os.getppid()
+
+
 def orphaned(parent_pid: int) -> bool:
     """True once the supervisor is gone (a worker is re-parented), so the worker stops too.
 
@@ -67,10 +77,13 @@ class Supervisor:
         self.stopping = False
 
     def spawn(self):
+        global _supervisor_pid
         ready_r, ready_w = os.pipe()
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:
+            _supervisor_pid = parent
             os.close(ready_r)
             code = 0
             try:

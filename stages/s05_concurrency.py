@@ -16,9 +16,12 @@ New: a thread per connection, so a slow or silent client no longer makes
 Reused from: s04_headers (everything a single connection does),
      s01_bind (command line, `serve_connection`).
 """
+import signal
 import threading
 
 from stages import s04_headers
+
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 class Server(s04_headers.Server):
@@ -29,7 +32,17 @@ class Server(s04_headers.Server):
             conn, _address = listener.accept()
             # Daemon threads: a client that never hangs up must not keep the
             # process alive after SIGTERM.
-            threading.Thread(target=self.serve_connection, args=(conn,), daemon=True).start()
+            thread = threading.Thread(target=self.serve_connection, args=(conn,), daemon=True)
+            # The kernel hands a signal to any thread that does not block it.
+            # Python runs handlers in the main thread only, and only once that
+            # thread wakes: if a connection thread took SIGTERM, the main
+            # thread would sleep on in accept().  So connection threads start
+            # with the stop signals blocked (a new thread inherits the mask).
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+            try:
+                thread.start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 if __name__ == "__main__":

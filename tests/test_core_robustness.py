@@ -222,3 +222,32 @@ def test_a_full_disk_answers_507_and_leaves_nothing(server_name, tiny_disk):
         assert os.listdir(tiny_disk) == []
         small = fetch(core.server, build_request("POST", "/files/small.txt", [("Content-Length", "5")], b"fits!"))
         assert small.status == 201 and (tiny_disk / "small.txt").read_bytes() == b"fits!"
+
+
+def test_a_worker_knows_its_supervisor_died_even_before_its_loop_started(tmp_path):
+    """The supervisor's PID is taken at fork, not when the loop starts.
+
+    A worker read os.getppid() when its loop started; a supervisor killed in
+    between (a busy machine, a kill right after start-up) left it reading 1
+    and serving the port on its own forever (seen under load in
+    test_workers_stop_when_the_supervisor_is_killed).
+    """
+    from core.workers import Supervisor, orphaned, supervisor_pid
+
+    report = tmp_path / "orphaned"
+
+    def serve(listener):
+        deadline = time.monotonic() + 5
+        while os.getppid() == supervisor_pid() and time.monotonic() < deadline:
+            time.sleep(0.01)            # until the supervisor below has gone
+        report.write_text(str(orphaned(supervisor_pid())))
+
+    pid = os.fork()
+    if pid == 0:                        # the supervisor: start one worker, then die at once
+        try:
+            Supervisor("127.0.0.1", 0, 1, serve, 1.0).spawn()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert wait_until(report.exists, timeout=10)
+    assert report.read_text() == "True"
