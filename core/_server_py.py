@@ -339,6 +339,7 @@ class Worker:
         self.connections = {}
         self.file_cache = FileCache(app.files)
         self.committer = Committer()
+        self.timeouts = [timeout_for(phase, limits) for phase in range(LINGER + 1)]    # by phase
         self.ready = []             # connections with input left after their turn
         self.stopping = False
         self.accepting = False
@@ -506,7 +507,7 @@ class Worker:
 
     def enter_phase(self, conn, phase):
         conn.phase = phase
-        conn.deadline = self.now + timeout_for(phase, self.limits)
+        conn.deadline = self.now + self.timeouts[phase]
 
     def start_lingering(self, conn):
         """RFC 9112 §9.6: shut our side, then drain the client's before closing."""
