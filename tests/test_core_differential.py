@@ -148,6 +148,17 @@ CONVERSATIONS = [
     ("upload-trailing-slash", [upload("newdir/", b"abc")]),
     ("upload-onto-symlink", [upload("link", b"through the link?")]),
     ("after-symlink-upload", [R("GET", "/files/link") + R("GET", "/files/target.txt") + R("GET", "/files/newdir")]),
+    # Issue 11: refusals instead of 100 Continue, HTTP/1.0 and Expect, empty lines, chunks, temporaries.
+    ("expect-refused-412", [b"POST /files/a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                            b"If-None-Match: *\r\nExpect: 100-continue\r\n\r\n"]),
+    ("expect-refused-404", [b"POST /files/missingdir/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                            b"Expect: 100-continue\r\n\r\n"]),
+    ("expect-http10", [b"POST /files/ten.txt HTTP/1.0\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n", b"ten"]),
+    ("empty-lines", [b"\r\n\r\n" + R("GET", "/echo/after-two") + b"\r\n" * 5 + R("GET", "/echo/never")]),
+    ("one-byte-chunks", [b"POST /files/chunks.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         + b"1\r\nc\r\n" * 300 + b"0\r\n\r\n" + R("GET", "/echo/after-chunks")]),
+    ("after-one-byte-chunks", [R("GET", "/files/chunks.txt")]),
+    ("temporary-names", [R("GET", "/files/.upload-abcdefgh") + R("GET", "/files/sub/.upload-x")]),
 ]
 NAMES = [name for name, _ in CONVERSATIONS]
 assert len(set(NAMES)) == len(NAMES)
