@@ -12,6 +12,9 @@ from setuptools import setup
 EXTENSIONS = [
     ("core._parser_c", "core/_parser_c.pyx"),
     ("core._server_c", "core/_server_c.pyx"),
+    ("core._io_c", "core/_io_c.pyx"),
+    # One source: loop_py.py compiled under the name whose .pxd (loop_c.pxd) types it.
+    ("core.loop_c", "core/loop_py.py"),
 ]
 
 
