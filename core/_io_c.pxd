@@ -1,5 +1,6 @@
 # The I/O layer's C declarations: the compiled loop (loop_c, from loop_py.py)
 # calls these methods through the vtable, not through Python attribute lookups.
+cimport cython
 from core._parser_c cimport RequestParser
 
 cdef extern from "<sys/epoll.h>" nogil:
@@ -13,6 +14,7 @@ cdef extern from "<sys/epoll.h>" nogil:
         epoll_data_t data
 
 
+@cython.final
 cdef class OutQueue:
     cdef char* buf
     cdef readonly Py_ssize_t size        # bytes queued and not yet sent
@@ -21,6 +23,7 @@ cdef class OutQueue:
     cpdef void clear(self)
 
 
+@cython.final
 cdef class IO:
     cdef int epfd, listen_fd
     cdef char* scratch

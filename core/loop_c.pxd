@@ -18,6 +18,7 @@ cdef object NEED_DATA, END_OF_MESSAGE
 cdef int IDLE, HEAD, BODY, SENDING, LINGER
 
 
+@cython.final
 cdef class FileEntry:
     cdef public bytes path          # as requested, symlinks not resolved: what same_file checks
     cdef public int fd
@@ -37,6 +38,7 @@ cdef class FileEntry:
 cdef bint may_change_file_answer(list headers) except -1
 
 
+@cython.final
 cdef class Connection:
     cdef public int fd
     cdef public RequestParser parser
@@ -58,7 +60,8 @@ cdef class Worker:
     cdef public IO io
     cdef public int listen_fd, commit_fd
     cdef public dict connections, file_cache
-    cdef public list timeouts, ready
+    cdef double timeouts[5]         # by phase
+    cdef public list ready
     cdef public bint stopping, accepting
     cdef public double accept_paused_until, now
     cdef public Py_ssize_t max_connections
