@@ -34,7 +34,7 @@ cdef class FileEntry:
     cpdef retire(self)
 
 
-@cython.locals(header=tuple)
+@cython.locals(header=tuple, name=bytes, wanted=bytes)
 cdef bint may_change_file_answer(list headers) except -1
 
 
