@@ -12,7 +12,23 @@ from setuptools import setup
 EXTENSIONS = [
     ("core._parser_c", "core/_parser_c.pyx"),
     ("core._server_c", "core/_server_c.pyx"),
+    ("core._io_c", "core/_io_c.pyx"),
+    # One source: loop_py.py compiled under the name whose .pxd (loop_c.pxd) types it.
+    ("core.loop_c", "core/loop_py.py"),
 ]
+# Cython tracks a source's .pxd by the source's stem (loop_py.pxd), so it
+# misses loop_c.pxd and what that cimports: list them, and a newer one
+# forces the module to be cythonized again.
+PXD_OF = {
+    "core/loop_py.py": ["core/loop_c.pxd", "core/_io_c.pxd", "core/_parser_c.pxd"],
+}
+
+
+def _stale(src):
+    c_file = os.path.splitext(src)[0] + ".c"
+    if not os.path.exists(c_file):
+        return False
+    return any(os.path.getmtime(pxd) > os.path.getmtime(c_file) for pxd in PXD_OF.get(src, ()))
 
 
 def ext_modules():
@@ -26,8 +42,12 @@ def ext_modules():
         return []
     from setuptools import Extension
 
+    for src in PXD_OF:
+        if _stale(src):
+            os.remove(os.path.splitext(src)[0] + ".c")     # its types changed: cythonize it again
     return cythonize(
-        [Extension(name, [src], extra_compile_args=["-O3"]) for name, src in EXTENSIONS],
+        [Extension(name, [src], extra_compile_args=["-O3"], depends=PXD_OF.get(src, []))
+         for name, src in EXTENSIONS],
         compiler_directives={"language_level": "3"},
     )
 

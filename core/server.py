@@ -1,4 +1,5 @@
 """Wire the pieces together: files, app, the event loop (compiled or not), workers."""
+import os
 import sys
 
 from .accesslog import AccessLog
@@ -7,7 +8,11 @@ from .files import FileRoot, remove_stale_uploads
 from .implementation import load
 from .workers import Supervisor
 
-loop_module, COMPILED = load("_server_c", "_server_py")
+# CORE_LOOP=one: the loop written once (loop_py.py, compiled as loop_c) -- on trial.
+if os.environ.get("CORE_LOOP") == "one":
+    loop_module, COMPILED = load("loop_c", "loop_py")
+else:
+    loop_module, COMPILED = load("_server_c", "_server_py")
 
 def serve_forever(args):
     app = App(FileRoot(args.directory), args.limits)

@@ -1,0 +1,168 @@
+"""The system calls of the event loop in plain Python: the twin of ``_io_c.pyx``.
+
+Same interface, same return codes: ``loop_py.py`` runs on either.  Sockets
+are known by their file descriptor; this side keeps the socket objects.
+"""
+import errno
+import os
+import select
+import socket
+import time
+
+READ, WRITE = select.EPOLLIN, select.EPOLLOUT
+RECV_SIZE = 256 * 1024
+_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
+class OutQueue:
+    """Bytes waiting to be sent on one connection, in order."""
+    __slots__ = ("chunks", "size")
+
+    def __init__(self):
+        self.chunks = []
+        self.size = 0
+
+    def append(self, data):
+        if data:                # an empty chunk would never be popped by send
+            self.chunks.append(data)
+            self.size += len(data)
+
+    def clear(self):
+        self.chunks.clear()
+        self.size = 0
+
+
+class IO:
+    """One worker's epoll instance, around its listener."""
+
+    def __init__(self, listener):
+        self.listener = listener
+        self.epoll = select.epoll()
+        self.events = []
+        self.sockets = {listener.fileno(): listener}
+        self.peers = {}
+
+    def wait(self, timeout_ms):
+        try:
+            self.events = self.epoll.poll(timeout_ms / 1000, 512)
+        except InterruptedError:
+            self.events = []
+        return len(self.events)
+
+    def fd_at(self, i):
+        return self.events[i][0]
+
+    def mask_at(self, i):
+        return self.events[i][1]
+
+    def watch(self, fd, old, new):
+        try:
+            if not new:
+                self.epoll.unregister(fd)
+            elif old:
+                self.epoll.modify(fd, new)
+            else:
+                self.epoll.register(fd, new)
+        except OSError:
+            pass
+
+    def now(self):
+        return time.monotonic()
+
+    def wall_second(self):
+        return int(time.time())
+
+    def accept(self):
+        try:
+            sock, address = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return -1
+        except OSError as error:
+            if error.errno in _OUT_OF_RESOURCES:
+                return -2
+            raise
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        fd = sock.fileno()
+        self.sockets[fd] = sock
+        self.peers[fd] = address[0]
+        return fd
+
+    def peer(self, fd):
+        return self.peers.get(fd, "-")
+
+    def recv_into(self, fd, parser):
+        try:
+            data = self.sockets[fd].recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return -1
+        except OSError:
+            return -2
+        if data:
+            parser.feed(data)
+        return len(data)
+
+    def discard(self, fd):
+        sock = self.sockets[fd]
+        try:
+            while sock.recv(RECV_SIZE):
+                pass
+            return True
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+
+    def send(self, fd, out, more):
+        sock = self.sockets[fd]
+        chunks = out.chunks
+        flags = socket.MSG_MORE if more else 0
+        while chunks:
+            try:
+                sent = sock.sendmsg(chunks, (), flags) if len(chunks) > 1 else sock.send(chunks[0], flags)
+            except (BlockingIOError, InterruptedError):
+                return 0
+            except OSError:
+                return -1
+            out.size -= sent
+            while sent:
+                first = chunks[0]
+                if sent >= len(first):
+                    sent -= len(first)
+                    chunks.pop(0)
+                else:
+                    chunks[0] = first[sent:]
+                    sent = 0
+        return 1
+
+    def sendfile(self, fd, file_fd, offset, count):
+        try:
+            return os.sendfile(fd, file_fd, offset, count)
+        except (BlockingIOError, InterruptedError):
+            return -1
+        except OSError:
+            return -2
+
+    def shutdown_wr(self, fd):
+        try:
+            self.sockets[fd].shutdown(socket.SHUT_WR)
+            return True
+        except OSError:
+            return False
+
+    def close(self, fd):
+        self.peers.pop(fd, None)
+        sock = self.sockets.pop(fd, None)
+        if sock is not None:
+            try:
+                self.epoll.unregister(fd)
+            except (OSError, ValueError):
+                pass
+            sock.close()
+
+    def same_file(self, path, dev, ino, size, mtime_ns):
+        try:
+            info = os.stat(path)
+        except OSError:
+            return False
+        return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) == (dev, ino, size, mtime_ns)

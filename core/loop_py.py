@@ -1,0 +1,581 @@
+"""The event loop and connection lifecycle, written once: compiled as ``loop_c``.
+
+The same design as ``_server_py.py`` (read it for the why of backpressure,
+fair turns and commits), written so that Cython compiles this very file in
+pure-Python mode under the name ``core.loop_c``: ``loop_c.pxd`` beside it
+makes Connection, FileEntry and Worker ``cdef class``es with typed fields
+and C-level methods.  Every system call goes through the I/O layer
+(``_io_c.pyx`` compiled, ``_io_py.py`` its twin, same interface), so this
+file never touches a socket: the compiled build calls ``_io_c`` through its
+vtable, the pure build calls ``_io_py`` as plain methods.
+
+The hot path for GET/HEAD /files/{name} follows core/filecache.py: an entry
+is answered while ``IO.same_file`` says the file's identity is unchanged, and
+its descriptor is closed only when the last response sending from it is done.
+"""
+import os
+import signal
+import traceback
+
+from ._framing import expects_continue
+from .app import file_fields
+from .committer import Committer
+from .errors import HTTPError, ParseError
+from .events import END_OF_MESSAGE, NEED_DATA
+from .files import Upload
+from .filecache import (FILE_ANSWER_FIELDS, FILES, HEAD_PREFIX, MAX_ENTRIES, REVALIDATE_SECONDS,
+                        cache_key, head_after_date)
+from .implementation import load
+from .response import CONTINUE, Response, date_field, error_response, response_for, serialize_head
+from .timeouts import BODY, HEAD, IDLE, LINGER, SENDING, expiry_status, timeout_for
+from .workers import orphaned, supervisor_pid, unblock_stop_signals
+from . import parser as _parser
+
+# The I/O layer matching this build: compiled with the compiled loop.
+_io, _ = load("_io_c", "_io_py") if __name__.endswith("_c") else load("_io_py", "_io_py")
+
+READ = 0x001                    # EPOLLIN
+WRITE = 0x004                   # EPOLLOUT
+READABLE = 0x001 | 0x008 | 0x010    # EPOLLIN | EPOLLERR | EPOLLHUP: recv tells which
+# Stop parsing pipelined requests once this much is queued for sending.
+HIGH_WATER = 256 * 1024
+SENDFILE_CHUNK = 1 << 30
+# How often timeouts are checked (ms), and how long accepting pauses when the
+# process is out of file descriptors (s).
+SWEEP_MS = 250
+STOPPING_MS = 100
+EMFILE_PAUSE = 0.1
+# Parser events one connection handles before the others get a turn.
+EVENTS_PER_TURN = 64
+M_GET, M_HEAD, V10, V11 = b"GET", b"HEAD", b"1.0", b"1.1"
+
+
+class FileEntry:
+    """A file already resolved by FileRoot, and the head that answers it (filecache.FileEntry)."""
+
+    def acquire(self):
+        self.users += 1
+        return self
+
+    def release(self):
+        self.users -= 1
+        if self.users == 0 and self.retired:
+            os.close(self.fd)
+
+    def retire(self):
+        """Out of the cache: close the descriptor now, or when its last user releases it."""
+        self.retired = True
+        if self.users == 0:
+            os.close(self.fd)
+
+
+def may_change_file_answer(headers):
+    """Whether a request carries a field that can change how a file is answered.
+
+    Lengths first: compiled, that is a C comparison, and most fields (Host,
+    User-Agent, Accept) are ruled out without a call.
+    """
+    for header in headers:
+        name = header[0]
+        for wanted in FILE_ANSWER_FIELDS:
+            if len(name) == len(wanted) and name.lower() == wanted:
+                return True
+    return False
+
+
+class Connection:
+    def __init__(self, fd, parser):
+        self.fd = fd
+        self.parser = parser
+        self.out = _io.OutQueue()   # bytes waiting to be sent, in order
+        self.file_fd = -1           # a file being sent after `out`...
+        self.file_entry = None      # ...lent by this entry, or None when file_fd is ours
+        self.file_off = 0
+        self.file_left = 0
+        self.request = None         # the request whose body is being read
+        self.body_sink = None       # Upload, or None to discard the body
+        self.pending = None         # response to send once the body is read
+        self.closing = False        # close once everything queued has been sent
+        self.peer_closed = False
+        self.events = READ
+        self.phase = IDLE
+        self.deadline = 0.0
+        self.requests = 0           # answered on this connection
+        self.linger_after = False   # closing because of an error: linger first
+        self.lingering = False
+        self.committing = None      # (request, keep_alive) of an upload being committed
+        self.yielded = False        # stopped processing for its turn, input may be left
+        self.scheduled = False      # in the worker's ready list
+
+
+class Worker:
+    """One event loop: accept, read, parse, respond, until told to stop."""
+
+    def __init__(self, listener, app, limits, graceful_timeout=30.0):
+        self.listener = listener
+        self.app = app
+        self.limits = limits
+        self.graceful_timeout = graceful_timeout
+        self.io = _io.IO(listener)
+        self.listen_fd = listener.fileno()
+        self.connections = {}
+        self.file_cache = {}        # cache_key -> FileEntry, oldest first
+        self.committer = Committer()
+        self.commit_fd = self.committer.fd
+        self.timeouts = [timeout_for(phase, limits) for phase in range(LINGER + 1)]    # by phase
+        self.ready = []             # connections with input left after their turn
+        self.stopping = False
+        self.accepting = False
+        self.accept_paused_until = 0.0
+        self.max_connections = limits.max_connections
+        self.max_keepalive_requests = limits.max_keepalive_requests
+        self.date_second = -1
+        self.date = b""
+        self.now = self.io.now()
+        self.parent = supervisor_pid()
+
+    def stop(self, *_):
+        self.stopping = True
+
+    def run(self):
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        unblock_stop_signals()      # a stop that came during start-up is delivered now
+        self.listener.setblocking(False)
+        self.set_accepting(True)
+        self.io.watch(self.commit_fd, 0, READ)
+        try:
+            self.loop()
+        finally:
+            for conn in list(self.connections.values()):
+                self.drop(conn)
+            self.committer.close()
+            for entry in self.file_cache.values():
+                entry.retire()
+            self.file_cache.clear()
+
+    def loop(self):
+        io = self.io
+        stopping_since = False
+        deadline = 0.0
+        next_sweep = 0.0
+        while True:
+            if self.stopping and not stopping_since:
+                # Stop accepting; let in-flight responses finish, bounded in time.
+                stopping_since = True
+                deadline = io.now() + self.graceful_timeout
+                self.set_accepting(False)
+                self.listener.close()
+                for conn in list(self.connections.values()):
+                    if conn.phase == IDLE:
+                        self.drop(conn)
+            if stopping_since and (not self.connections or io.now() > deadline):
+                return
+            # Turns are owed to the ready list: only look for what else is ready.
+            n = io.wait(0 if self.ready else (STOPPING_MS if stopping_since else SWEEP_MS))
+            self.now = io.now()
+            for i in range(n):
+                fd = io.fd_at(i)
+                if fd == self.listen_fd:
+                    self.accept()
+                elif fd == self.commit_fd:
+                    self.answer_commits()
+                else:
+                    conn = self.connections.get(fd)
+                    if conn is not None:
+                        self.serve(conn, io.mask_at(i) & READABLE)
+            if self.ready:
+                turn, self.ready = self.ready, []
+                for conn in turn:
+                    conn.scheduled = False
+                    if self.connections.get(conn.fd) is conn:
+                        self.serve(conn, 0)
+            if self.now >= next_sweep:
+                next_sweep = self.now + SWEEP_MS / 1000
+                self.sweep()
+
+    def serve(self, conn, readable):
+        """Read (or resume processing) for conn, then send and decide what next."""
+        try:
+            if readable:
+                self.on_readable(conn)
+            else:
+                self.process(conn)
+            self.after_io(conn, True)
+        except Exception:
+            # A bug must cost one connection, never the worker.
+            traceback.print_exc()
+            self.drop(conn)
+
+    def answer_commits(self):
+        for conn, response in self.committer.results():
+            if self.connections.get(conn.fd) is not conn:
+                continue                # the client is gone; the upload is stored all the same
+            try:
+                self.commit_done(conn, response)
+                self.after_io(conn, True)
+            except Exception:
+                traceback.print_exc()
+                self.drop(conn)
+
+    def set_accepting(self, accepting):
+        if accepting != self.accepting and not (accepting and self.stopping):
+            self.io.watch(self.listen_fd, READ if self.accepting else 0, READ if accepting else 0)
+            self.accepting = accepting
+
+    def accept(self):
+        for _ in range(64):
+            if len(self.connections) >= self.max_connections:
+                self.set_accepting(False)   # the kernel's backlog holds the rest
+                return
+            fd = self.io.accept()
+            if fd == -1:
+                return
+            if fd < 0:
+                # Out of descriptors or memory: pause rather than spin on a
+                # listener that stays readable; the backlog holds the rest.
+                self.set_accepting(False)
+                self.accept_paused_until = self.now + EMFILE_PAUSE
+                return
+            conn = Connection(fd, _parser.RequestParser(self.limits))
+            self.connections[fd] = conn
+            self.io.watch(fd, 0, READ)
+            self.enter_phase(conn, IDLE)
+
+    # -- reading and dispatching -------------------------------------------------
+
+    def on_readable(self, conn):
+        if conn.lingering:
+            if self.io.discard(conn.fd):
+                conn.peer_closed = True
+            return
+        if conn.scheduled or conn.committing is not None:
+            return          # input already buffered comes first; read more after it
+        n = self.io.recv_into(conn.fd, conn.parser)
+        if n == -1:
+            return
+        if n <= 0:
+            conn.peer_closed = True
+            return
+        self.process(conn)
+
+    def process(self, conn):
+        """Handle the requests in the buffer, until output backs up or the turn is used up."""
+        parser = conn.parser
+        budget = EVENTS_PER_TURN
+        conn.yielded = False
+        while not conn.closing and conn.file_left == 0 and conn.committing is None \
+                and conn.out.size < HIGH_WATER:
+            if budget == 0:
+                conn.yielded = True
+                return
+            budget -= 1
+            try:
+                event = parser.next_event()
+            except ParseError as error:
+                self.fail(conn, error)
+                return
+            if event is NEED_DATA:
+                return
+            if event is END_OF_MESSAGE:
+                self.end_of_request(conn)
+            elif isinstance(event, bytes):
+                if conn.body_sink is not None:
+                    try:
+                        conn.body_sink.write(event)
+                    except HTTPError as error:
+                        conn.body_sink = None
+                        self.fail(conn, error)
+                        return
+            else:
+                self.start_request(conn, event)
+
+    def start_request(self, conn, request):
+        conn.request = request
+        method = request.method
+        if (method == M_GET or method == M_HEAD) and not request.chunked \
+                and request.content_length == 0 and request.target.startswith(FILES) \
+                and b"?" not in request.target and not may_change_file_answer(request.headers):
+            entry = self.cached_file(request.target)
+            if entry is not None:
+                conn.pending = entry.acquire()     # released once answered (or abandoned)
+                return
+        try:
+            result = self.app.handle(request)
+        except HTTPError as error:
+            result = response_for(error)
+        if isinstance(result, Upload):
+            conn.body_sink = result
+            # RFC 9110 §10.1.1: tell a client that waits for it to send the body.
+            if expects_continue(request):
+                conn.out.append(CONTINUE)
+        elif expects_continue(request):
+            self.refuse_before_body(conn, request, result)
+        else:
+            conn.pending = result
+
+    def cached_file(self, target):
+        """The FileEntry for target if the file is unchanged, else a fresh one, else None."""
+        key = target
+        # A key equal to the target is the target's own (filecache.cache_key).
+        entry = self.file_cache.get(target)
+        if entry is None:
+            key = cache_key(target)
+            entry = self.file_cache.get(key)
+        if entry is not None:
+            if self.now - entry.resolved_at < REVALIDATE_SECONDS and \
+                    self.io.same_file(entry.path, entry.dev, entry.ino, entry.size, entry.mtime_ns):
+                return entry
+            del self.file_cache[key]
+            entry.retire()
+        try:
+            opened = self.app.files.open_for_reading(target[len(FILES):])
+        except HTTPError:
+            return None         # let app.handle give the answer
+        info = opened.info
+        entry = FileEntry()
+        entry.path = os.fsencode(opened.requested_path)
+        entry.fd = opened.fd
+        entry.dev, entry.ino, entry.size, entry.mtime_ns = info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
+        # The same fields app.handle gives this file (ETag, Last-Modified, ...):
+        # they change only with size and mtime, and then the entry is replaced.
+        entry.fields = file_fields(info)
+        entry.head_rest = head_after_date(entry.fields, info.st_size)
+        entry.resolved_at = self.now
+        entry.users = 0
+        entry.retired = False
+        if len(self.file_cache) >= MAX_ENTRIES:
+            self.file_cache.pop(next(iter(self.file_cache))).retire()   # the oldest goes
+        self.file_cache[key] = entry
+        return entry
+
+    def current_date(self):
+        """The Date field, from response.date_field() once a second."""
+        second = self.io.wall_second()
+        if second != self.date_second:
+            self.date_second = second
+            self.date = date_field()
+        return self.date
+
+    def refuse_before_body(self, conn, request, response):
+        """RFC 9110 §10.1.1: a client waiting for 100 Continue gets the refusal instead, at once.
+
+        Its body is never read, so the stream is out of step: the connection
+        closes after the response, lingering so that the client reads it.
+        """
+        conn.request = None
+        conn.requests += 1
+        conn.linger_after = True
+        self.log(conn, request, response.status, response.length)
+        self.respond(conn, response, False, False)
+
+    def end_of_request(self, conn):
+        request, sink, response = conn.request, conn.body_sink, conn.pending
+        conn.request = conn.body_sink = conn.pending = None
+        conn.requests += 1
+        conn.phase = SENDING    # a response is due: the idle clock restarts once it is sent
+        keep_alive = request.keep_alive and conn.requests < self.max_keepalive_requests
+        if type(response) is FileEntry:
+            entry = response
+            if keep_alive and request.version == V11:
+                out = conn.out
+                out.append(HEAD_PREFIX)
+                out.append(self.current_date())
+                out.append(entry.head_rest)
+                if request.method == M_GET and entry.size > 0:
+                    conn.file_fd = entry.fd
+                    conn.file_entry = entry         # the reference goes with it
+                    conn.file_off = 0
+                    conn.file_left = entry.size
+                else:
+                    entry.release()
+                self.log(conn, request, 200, entry.size)
+                return
+            # Closing after this one (or HTTP/1.0): the general path says so in the head.
+            response = Response(200, entry.fields, fd=os.dup(entry.fd), length=entry.size)
+            response.head_only = request.method == M_HEAD
+            entry.release()
+        if sink is not None:
+            # Committed off the loop; commit_done answers.  Nothing more is
+            # parsed meanwhile: responses go out in order.
+            conn.committing = (request, keep_alive)
+            self.committer.submit(conn, sink)
+            return
+        self.log(conn, request, response.status, response.length)
+        self.respond(conn, response, keep_alive and not response.close, request.version == V10)
+
+    def commit_done(self, conn, response):
+        """The upload being committed is stored (201) or refused: answer it."""
+        request, keep_alive = conn.committing
+        conn.committing = None
+        conn.phase = SENDING    # as in end_of_request
+        self.log(conn, request, response.status, response.length)
+        self.respond(conn, response, keep_alive and not response.close, request.version == V10)
+
+    def fail(self, conn, error):
+        """Answer an error the stream cannot recover from, then close."""
+        self.abandon(conn)
+        conn.linger_after = True
+        response = error_response(error.status, error.message, fields=error.fields)
+        self.log(conn, None, response.status, response.length)
+        self.respond(conn, response, False, False)
+
+    def abandon(self, conn):
+        """Let go of everything the connection holds; a cut-off upload leaves nothing behind."""
+        if conn.body_sink is not None:
+            conn.body_sink.abort()
+            conn.body_sink = None
+        self.release_file(conn)
+        pending, conn.pending = conn.pending, None
+        if type(pending) is FileEntry:
+            pending.release()
+        elif isinstance(pending, Response) and pending.fd >= 0:
+            os.close(pending.fd)
+        conn.request = None
+
+    def release_file(self, conn):
+        """The file being sent is done with: give back the entry's reference, or close our fd."""
+        if conn.file_entry is not None:
+            conn.file_entry.release()
+            conn.file_entry = None
+        elif conn.file_fd >= 0:
+            os.close(conn.file_fd)
+        conn.file_fd = -1
+        conn.file_left = 0
+
+    def log(self, conn, request, status, length):
+        if self.app.access_log is not None:
+            self.app.access_log.write(self.io.peer(conn.fd), request, status, length)
+
+    def respond(self, conn, response, keep_alive, http10):
+        conn.out.append(serialize_head(response, keep_alive, http10=http10))
+        if response.head_only or (response.fd >= 0 and response.length <= 0):
+            if response.fd >= 0:
+                os.close(response.fd)
+        elif response.fd >= 0:
+            conn.file_fd = response.fd
+            conn.file_entry = None
+            conn.file_off = response.offset
+            conn.file_left = response.length
+        else:
+            conn.out.append(response.body)
+        if not keep_alive:
+            conn.closing = True
+
+    # -- sending -------------------------------------------------------------------
+
+    def flush(self, conn):
+        """Send what is queued: 1 when all is sent, 0 when the socket is full, -1 on error."""
+        # MSG_MORE: the head waits for the file's first bytes, one segment out.
+        result = self.io.send(conn.fd, conn.out, conn.file_left > 0)
+        if result != 1:
+            return result
+        while conn.file_left > 0:
+            sent = self.io.sendfile(conn.fd, conn.file_fd, conn.file_off, min(conn.file_left, SENDFILE_CHUNK))
+            if sent < 0:
+                return 0 if sent == -1 else -1
+            if sent == 0:       # the file shrank under us: the length we promised is a lie
+                conn.closing = True
+                break
+            conn.file_off += sent
+            conn.file_left -= sent
+        if conn.file_fd >= 0:
+            self.release_file(conn)
+        return 1
+
+    def after_io(self, conn, progressed):
+        """Send what can be sent, then decide what to wait for next."""
+        while True:
+            result = self.flush(conn)
+            if result < 0:
+                self.drop(conn)         # the peer has gone away (EPIPE, ECONNRESET)
+                return
+            if result == 0:
+                break                   # the socket is full: wait until writable
+            if conn.closing:
+                if conn.lingering:
+                    return              # its clock runs from the start, whatever arrives
+                if conn.linger_after and not conn.peer_closed:
+                    self.start_lingering(conn)
+                else:
+                    self.drop(conn)
+                return
+            if conn.yielded:
+                break                   # its turn is over; the ready list resumes it
+            out_before, file_before = conn.out.size, conn.file_left
+            self.process(conn)          # requests held back while output was queued
+            if conn.out.size == out_before and conn.file_left == file_before and not conn.yielded:
+                if conn.committing is None and (conn.peer_closed or (self.stopping and conn.request is None)):
+                    # Everything the peer sent is answered (an upload being
+                    # committed is answered first, even to a peer that has
+                    # half-closed); a request cut off mid-body is dropped,
+                    # and abandon() aborts its upload.
+                    self.drop(conn)
+                    return
+                break
+        if conn.yielded and not conn.scheduled:
+            conn.scheduled = True
+            self.ready.append(conn)
+        # Backpressure: while output is queued, wait only for writability;
+        # while an upload is committed, for nothing (what the client sends
+        # next stays in the kernel's buffers, not ours).
+        if conn.out.size or conn.file_left:
+            self.watch(conn, WRITE)
+        else:
+            self.watch(conn, READ if conn.committing is None else 0)
+        if conn.out.size or conn.file_left or conn.committing is not None:
+            phase = SENDING             # (a commit is the server's wait: sweep leaves it be)
+        elif conn.request is not None:
+            phase = BODY
+        elif conn.parser.in_progress():
+            phase = HEAD
+        else:
+            phase = IDLE    # the keep-alive clock starts only now that all is sent
+        if phase != conn.phase or (progressed and (phase == BODY or phase == SENDING)):
+            self.enter_phase(conn, phase)
+
+    def watch(self, conn, events):
+        """Wait for these events on conn's socket (0: none, not even a hang-up)."""
+        if events != conn.events:
+            self.io.watch(conn.fd, conn.events, events)
+            conn.events = events
+
+    def enter_phase(self, conn, phase):
+        conn.phase = phase
+        conn.deadline = self.now + self.timeouts[phase]
+
+    def start_lingering(self, conn):
+        """RFC 9112 §9.6: shut our side, then drain the client's before closing."""
+        conn.lingering = True
+        if not self.io.shutdown_wr(conn.fd):
+            self.drop(conn)
+            return
+        self.watch(conn, READ)
+        self.enter_phase(conn, LINGER)
+
+    def sweep(self):
+        """Close (or answer 408) every connection whose clock ran out."""
+        if orphaned(self.parent):
+            self.stopping = True
+        now = self.now
+        for conn in [c for c in self.connections.values() if c.deadline <= now and c.committing is None]:
+            if conn.lingering or conn.peer_closed:
+                self.drop(conn)
+                continue
+            status = expiry_status(conn.phase)
+            if status is None:
+                self.drop(conn)
+                continue
+            which = "header" if conn.phase == HEAD else "body"
+            self.fail(conn, HTTPError(status, f"request {which} not received within "
+                                              f"{which}_timeout={self.timeouts[conn.phase]} s"))
+            self.after_io(conn, False)
+        if not self.accepting and self.now >= self.accept_paused_until \
+                and len(self.connections) < self.max_connections:
+            self.set_accepting(True)
+
+    def drop(self, conn):
+        if self.connections.pop(conn.fd, None) is None:
+            return
+        self.abandon(conn)
+        self.io.close(conn.fd)
