@@ -818,18 +818,20 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def compiled_loop_of(supervisor_pid):
-    """The path of the compiled loop (core/_server_c*.so) core's first worker has mapped; None: pure Python.
+    """The path of the compiled loop (core/_server_c*.so, or loop_c with CORE_LOOP=one) core's first worker has mapped; None: pure Python.
 
     The path matters: with the package also installed in editable mode from
     another checkout, a missing local build silently loads that checkout's.
     """
+    from core.server import LOOP_MODULES    # the loop CORE_LOOP selects
+    compiled_loop = LOOP_MODULES[0]
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with open(f"/proc/{supervisor_pid}/task/{supervisor_pid}/children") as f:
             workers = f.read().split()
         if workers:
             with open(f"/proc/{workers[0]}/maps") as f:
-                paths = {line.split(None, 5)[-1].strip() for line in f if "/_server_c." in line}
+                paths = {line.split(None, 5)[-1].strip() for line in f if f"/{compiled_loop}." in line}
             return min(paths) if paths else None
         time.sleep(0.05)
     raise RuntimeError("core started no worker")

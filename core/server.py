@@ -8,11 +8,10 @@ from .files import FileRoot, remove_stale_uploads
 from .implementation import load
 from .workers import Supervisor
 
-# CORE_LOOP=one: the loop written once (loop_py.py, compiled as loop_c) -- on trial.
-if os.environ.get("CORE_LOOP") == "one":
-    loop_module, COMPILED = load("loop_c", "loop_py")
-else:
-    loop_module, COMPILED = load("_server_c", "_server_py")
+# CORE_LOOP=one: the loop written once (loop_py.py, compiled as loop_c) -- on
+# trial for the one-source issue; by default the two hand-kept loops.
+LOOP_MODULES = ("loop_c", "loop_py") if os.environ.get("CORE_LOOP") == "one" else ("_server_c", "_server_py")
+loop_module, COMPILED = load(*LOOP_MODULES)
 
 def serve_forever(args):
     app = App(FileRoot(args.directory), args.limits)
