@@ -470,6 +470,15 @@ class Soak:
     def running(self):
         return time.monotonic() < self.deadline
 
+    def connect(self):
+        """A new keep-alive Connection, or None (counted as a socket error) after a short pause."""
+        try:
+            return Connection(self.port)
+        except OSError as error:
+            self.tally.socket_error(f"connect: {type(error).__name__}")
+            self.nap(0.05)
+            return None
+
     def nap(self, seconds):
         """Sleep, but not past the deadline."""
         time.sleep(max(min(seconds, self.deadline - time.monotonic()), 0))
@@ -557,11 +566,8 @@ class Soak:
         while and closed.  Its bytes must never be served.
         """
         while self.running():
-            try:
-                conn = Connection(self.port)
-            except OSError as error:
-                self.tally.socket_error(f"connect: {type(error).__name__}")
-                self.nap(0.05)
+            conn = self.connect()
+            if conn is None:
                 continue
             try:
                 for _ in range(rng.randint(1, 2)):
@@ -609,11 +615,8 @@ class Soak:
         pause = CHURN_CYCLE_SECONDS / (len(targets) / batch_size)
         while self.running():
             rng.shuffle(targets)
-            try:
-                conn = Connection(self.port)
-            except OSError as error:
-                self.tally.socket_error(f"connect: {type(error).__name__}")
-                self.nap(0.05)
+            conn = self.connect()
+            if conn is None:
                 continue
             try:
                 for start in range(0, len(targets), batch_size):

@@ -7,7 +7,6 @@ machine hurts every server a little instead of one server a lot.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import tempfile

@@ -27,11 +27,10 @@ FILE_ANSWER_FIELDS, REVALIDATE_SECONDS, MAX_ENTRIES, head_after_date) from
 here.
 """
 import os
-from urllib.parse import unquote_to_bytes
 
 from .app import file_fields
 from .errors import HTTPError
-from .files import normalize_name
+from .files import decode_name
 from .response import SERVER, STATUS_LINES, Response, date_field, serialize_head
 
 # Fields that can change how a file is answered (RFC 9110 §12.5.3, §13, §14).
@@ -78,11 +77,8 @@ def cache_key(target: bytes) -> bytes:
     """
     if _plain(target):
         return target
-    name = unquote_to_bytes(target[len(FILES):])
-    if name.startswith(b"/"):
-        return target       # absolute: refused by FileRoot
     try:
-        key = FILES + normalize_name(name)
+        key = FILES + decode_name(target[len(FILES):])
     except HTTPError:
         return target
     return key if _plain(key) else b"\x00" + key

@@ -26,24 +26,16 @@ class FileRoot:
         os.umask(umask)
         self.new_file_mode = 0o666 & ~umask
 
-    def name(self, raw_name: bytes) -> bytes:
-        """The decoded, normalised name of a percent-encoded one (see normalize_name), or HTTPError."""
-        name = unquote_to_bytes(raw_name)
-        if b"\x00" in name:
-            raise HTTPError(403, "a file name cannot hold a NUL byte", close=False)
-        if name.startswith(b"/"):
-            raise HTTPError(403, "an absolute name is outside the served directory", close=False)
-        name = normalize_name(name)
-        if not name:
-            raise HTTPError(404, "no file name", close=False)
-        if name.rpartition(b"/")[2].startswith(TEMPORARY_PREFIX.encode()):
-            # Another client's upload in progress: never read, never replaced.
-            raise HTTPError(404, "no such file", close=False)
-        return name
-
     def path(self, name: bytes) -> str:
         """The path of a normalised name under the root, symlinks not resolved."""
         return os.path.join(self.root, os.fsdecode(name))
+
+    def real_path(self, name: bytes, root_allowed=False) -> str:
+        """The real path of a normalised name (symlinks followed); 403 unless it lies inside the root."""
+        real = os.path.realpath(self.path(name))
+        if not (real.startswith(self._root_prefix) or (root_allowed and real == self.root)):
+            raise HTTPError(403, "outside the served directory", close=False)
+        return real
 
     def resolve(self, raw_name: bytes) -> str:
         """The real path for a percent-encoded name, or HTTPError.
@@ -54,22 +46,16 @@ class FileRoot:
         end up outside and get 403 Forbidden, as in stage s06; so does a NUL
         byte, which no file name can hold.
         """
-        path = os.path.realpath(self.path(self.name(raw_name)))
-        if not path.startswith(self._root_prefix):
-            raise HTTPError(403, "outside the served directory", close=False)
-        return path
+        return self.real_path(decode_name(raw_name))
 
     def open_for_reading(self, raw_name: bytes) -> "OpenFile":
         """The regular file a name leads to, open; HTTPError with the status for anything else."""
-        name = self.name(raw_name)
+        name = decode_name(raw_name)
         if name.endswith(b"/"):
             raise HTTPError(404, "a name ending in / is not a file", close=False)
-        requested = self.path(name)
-        real = os.path.realpath(requested)
-        if not real.startswith(self._root_prefix):
-            raise HTTPError(403, "outside the served directory", close=False)
+        real = self.real_path(name)
         fd, info = open_regular(real)
-        return OpenFile(fd, info, real, requested)
+        return OpenFile(fd, info, real, self.path(name))
 
     def open_gzip_sibling(self, path: str):
         """(fd, stat result) of the regular file path + ".gz", or None.
@@ -102,15 +88,13 @@ class FileRoot:
         inside the root; the entry itself is replaced by rename, so a symlink
         there is replaced, never written through.
         """
-        name = self.name(raw_name)
+        name = decode_name(raw_name)
         if name.endswith(b"/"):
             raise HTTPError(409, "a name ending in / is a collection, not a file", close=False)
         parent_name, _, base = name.rpartition(b"/")
         if base in (b".", b".."):
             raise HTTPError(409, "a directory has that name", close=False)
-        parent = os.path.realpath(self.path(parent_name) if parent_name else self.root)
-        if parent != self.root and not parent.startswith(self._root_prefix):
-            raise HTTPError(403, "outside the served directory", close=False)
+        parent = self.real_path(parent_name, root_allowed=True)
         path = os.path.join(parent, os.fsdecode(base))
         try:
             if not stat.S_ISDIR(os.stat(parent).st_mode):
@@ -133,11 +117,31 @@ OpenFile.__doc__ = """A regular file open for reading: descriptor, fstat result,
 the path as requested (symlinks not resolved), which the file cache stat()s."""
 
 
+def decode_name(raw_name: bytes) -> bytes:
+    """The decoded, normalised name of a percent-encoded one (see normalize_name), or HTTPError.
+
+    The one reading of a name under /files/: FileRoot opens and stores by
+    it, and the file cache keys on it.
+    """
+    name = unquote_to_bytes(raw_name)
+    if b"\x00" in name:
+        raise HTTPError(403, "a file name cannot hold a NUL byte", close=False)
+    if name.startswith(b"/"):
+        raise HTTPError(403, "an absolute name is outside the served directory", close=False)
+    name = normalize_name(name)
+    if not name:
+        raise HTTPError(404, "no file name", close=False)
+    if name.rpartition(b"/")[2].startswith(TEMPORARY_PREFIX.encode()):
+        # Another client's upload in progress: never read, never replaced.
+        raise HTTPError(404, "no such file", close=False)
+    return name
+
+
 def normalize_name(name: bytes) -> bytes:
     """A decoded name with empty and dot segments removed, as RFC 3986 §5.2.4 removes them.
 
     "a//b", "./a/b" and "a/x/../b" all become "a/b" (a name that starts with
-    "/" is absolute, and FileRoot.name refuses it before this), so aliases of one file
+    "/" is absolute, and decode_name refuses it before this), so aliases of one file
     are one name (the file cache keys on it) and ".." is decided lexically,
     as in a URI, before any symlink is followed.  A name that climbs above
     the root gets 403.  A trailing "/" is kept: such a name is not a file.

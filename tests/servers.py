@@ -154,6 +154,12 @@ class ServerProcess:
         finally:
             self.process.stdout.close()
 
+    def stop_cleanly(self):
+        """SIGTERM, then assert the server exited 0 with no traceback on stderr (the course's rule)."""
+        exit_code = self.stop()
+        assert exit_code == 0, f"{self.name} exited {exit_code} on SIGTERM, not 0\n{self.stderr()}"
+        assert "Traceback" not in self.stderr(), self.stderr()
+
     def close(self):
         self.stderr_file.close()
 
