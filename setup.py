@@ -11,16 +11,17 @@ from setuptools import setup
 # Each compiled module of core: (extension name, Cython source).
 EXTENSIONS = [
     ("core._parser_c", "core/_parser_c.pyx"),
-    ("core._server_c", "core/_server_c.pyx"),
     ("core._io_c", "core/_io_c.pyx"),
     # One source: loop_py.py compiled under the name whose .pxd (loop_c.pxd) types it.
     ("core.loop_c", "core/loop_py.py"),
+    ("core.filecache_c", "core/filecache.py"),
 ]
 # Cython tracks a source's .pxd by the source's stem (loop_py.pxd), so it
 # misses loop_c.pxd and what that cimports: list them, and a newer one
 # forces the module to be cythonized again.
 PXD_OF = {
-    "core/loop_py.py": ["core/loop_c.pxd", "core/_io_c.pxd", "core/_parser_c.pxd"],
+    "core/loop_py.py": ["core/loop_c.pxd", "core/_io_c.pxd", "core/_parser_c.pxd", "core/filecache_c.pxd"],
+    "core/filecache.py": ["core/filecache_c.pxd", "core/_io_c.pxd", "core/_parser_c.pxd"],
 }
 
 

@@ -821,12 +821,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def compiled_loop_of(supervisor_pid):
-    """The path of the compiled loop (core/_server_c*.so, or loop_c with CORE_LOOP=one) core's first worker has mapped; None: pure Python.
+    """The path of the compiled loop (core/loop_c*.so) core's first worker has mapped; None: pure Python.
 
     The path matters: with the package also installed in editable mode from
     another checkout, a missing local build silently loads that checkout's.
     """
-    from core.server import LOOP_MODULES    # the loop CORE_LOOP selects
+    from core.server import LOOP_MODULES
     compiled_loop = LOOP_MODULES[0]
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

@@ -7,7 +7,7 @@ callgrind, for two values of N; the difference ÷ the extra requests is the
 marginal cost of one request, start-up excluded.  Kernel work (recv, send,
 sendfile, epoll) is not counted: it is the same system calls for every loop.
 
-    python -m bench.loop_instructions [_server_c loop_c]
+    python -m bench.loop_instructions [loop_c ...]   # from each checkout to compare
 """
 import os
 import re
@@ -49,7 +49,7 @@ def server(module, n, directory):
     listener.listen(128)
     helper = subprocess.Popen([sys.executable, "-m", "bench.loop_instructions", "--client",
                                str(listener.getsockname()[1]), str(n), str(os.getpid())])
-    loop.Worker(listener, App(FileRoot(directory), Limits()), Limits()).run()
+    loop.EventLoop(listener, App(FileRoot(directory), Limits()), Limits()).run()
     helper.wait()
 
 
@@ -79,4 +79,4 @@ if __name__ == "__main__":
     elif sys.argv[1:2] == ["--server"]:
         server(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     else:
-        main(sys.argv[1:] or ["_server_c", "loop_c"])
+        main(sys.argv[1:] or ["loop_c"])

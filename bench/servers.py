@@ -176,8 +176,6 @@ SPECS: dict[str, ServerSpec] = {
     for spec in (
         ServerSpec("core", "core, compiled, 1 worker", core_command, _core_missing,
                    ready_line=LISTENING),  # fmt: skip
-        ServerSpec("core-one", "core, one-source loop (CORE_LOOP=one: loop_py.py compiled as loop_c), 1 worker",
-                   core_command, _core_missing, env={"CORE_LOOP": "one"}, ready_line=LISTENING),  # fmt: skip
         ServerSpec("core-py", "core, pure Python (CORE_PURE_PYTHON=1), 1 worker", core_command,
                    _core_missing, env={"CORE_PURE_PYTHON": "1", "CORE_REQUIRE_COMPILED": "0"},
                    ready_line=LISTENING),  # fmt: skip

@@ -20,6 +20,7 @@ cdef class OutQueue:
     cdef readonly Py_ssize_t size        # bytes queued and not yet sent
     cdef Py_ssize_t sent, cap
     cpdef int append(self, bytes data) except -1
+    cpdef void release(self)
     cpdef void clear(self)
 
 

@@ -95,6 +95,13 @@ cdef class OutQueue:
         self.size += n
         return 0
 
+    cpdef void release(self):
+        """Give the buffer back while nothing is queued (an idle keep-alive connection)."""
+        if self.size == 0:
+            free(self.buf)
+            self.buf = NULL
+            self.cap = self.sent = 0
+
     cpdef void clear(self):
         self.size = self.sent = 0
         if self.cap > KEEP_CAP:

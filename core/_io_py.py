@@ -27,6 +27,9 @@ class OutQueue:
             self.chunks.append(data)
             self.size += len(data)
 
+    def release(self):
+        """Give the buffer back while nothing is queued (here: nothing to give)."""
+
     def clear(self):
         self.chunks.clear()
         self.size = 0

@@ -53,6 +53,12 @@ class RequestParser:
             self._pos = 0
         self._buf += data
 
+    def release_buffer(self) -> None:
+        """Drop the buffer while nothing is buffered (an idle keep-alive connection)."""
+        if self._pos == len(self._buf):
+            self._buf = bytearray()
+            self._pos = self._scanned = 0
+
     @property
     def trailing_data(self) -> bytes:
         """Bytes buffered but not yet consumed, e.g. the next pipelined request."""

@@ -6,36 +6,16 @@ cimport cython
 ctypedef long long int64
 from core._parser_c cimport RequestParser, Request
 from core._io_c cimport IO, OutQueue
+from core.filecache_c cimport FileCache, FileEntry
 
 cdef unsigned int READ, WRITE, READABLE
 cdef Py_ssize_t HIGH_WATER
 cdef long long SENDFILE_CHUNK
 cdef int SWEEP_MS, STOPPING_MS, EVENTS_PER_TURN
-cdef double EMFILE_PAUSE, REVALIDATE_SECONDS
-cdef bytes M_GET, M_HEAD, V10, V11, FILES, HEAD_PREFIX
-cdef tuple FILE_ANSWER_FIELDS
+cdef double EMFILE_PAUSE
+cdef bytes M_GET, M_HEAD, V10, V11, HEAD_PREFIX
 cdef object NEED_DATA, END_OF_MESSAGE
 cdef int IDLE, HEAD, BODY, SENDING, LINGER
-
-
-@cython.final
-cdef class FileEntry:
-    cdef public bytes path          # as requested, symlinks not resolved: what same_file checks
-    cdef public int fd
-    cdef public unsigned long long dev, ino
-    cdef public long long size, mtime_ns
-    cdef public object fields
-    cdef public bytes head_rest     # the head after the Date field
-    cdef public double resolved_at
-    cdef public int users           # responses sending from fd
-    cdef public bint retired        # out of the cache: fd closes when users falls to 0
-    cpdef FileEntry acquire(self)
-    cpdef release(self)
-    cpdef retire(self)
-
-
-@cython.locals(header=tuple, name=bytes, wanted=bytes)
-cdef bint may_change_file_answer(list headers) except -1
 
 
 @cython.final
@@ -44,7 +24,7 @@ cdef class Connection:
     cdef public RequestParser parser
     cdef public OutQueue out
     cdef public int file_fd
-    cdef public FileEntry file_entry
+    cdef public FileEntry file_entry, pending_entry
     cdef public long long file_off, file_left
     cdef public object request, body_sink, pending, committing
     cdef public bint closing, peer_closed, linger_after, lingering, yielded, scheduled
@@ -54,12 +34,13 @@ cdef class Connection:
     cdef public long long requests
 
 
-cdef class Worker:
+cdef class EventLoop:
     cdef public object listener, app, limits, committer
     cdef public double graceful_timeout
     cdef public IO io
     cdef public int listen_fd, commit_fd
-    cdef public dict connections, file_cache
+    cdef public dict connections
+    cdef public FileCache file_cache
     cdef double timeouts[5]         # by phase
     cdef public list ready
     cdef public bint stopping, accepting
@@ -83,10 +64,8 @@ cdef class Worker:
     cdef on_readable(self, Connection conn)
     @cython.locals(parser=RequestParser, budget=int)
     cdef process(self, Connection conn)
-    @cython.locals(method=bytes, entry=FileEntry)
+    @cython.locals(entry=FileEntry)
     cdef start_request(self, Connection conn, Request request)
-    @cython.locals(key=bytes, entry=FileEntry)
-    cdef FileEntry cached_file(self, bytes target)
     @cython.locals(second=long)
     cdef bytes current_date(self)
     cdef refuse_before_body(self, Connection conn, Request request, object response)

@@ -1,38 +1,54 @@
-"""The event loop and connection lifecycle, written once: compiled as ``loop_c``.
+"""The event loop and connection lifecycle, written once for both builds.
 
-The same design as ``_server_py.py`` (read it for the why of backpressure,
-fair turns and commits), written so that Cython compiles this very file in
-pure-Python mode under the name ``core.loop_c``: ``loop_c.pxd`` beside it
-makes Connection, FileEntry and Worker ``cdef class``es with typed fields
-and C-level methods.  Every system call goes through the I/O layer
-(``_io_c.pyx`` compiled, ``_io_py.py`` its twin, same interface), so this
-file never touches a socket: the compiled build calls ``_io_c`` through its
-vtable, the pure build calls ``_io_py`` as plain methods.
+One loop per worker process over non-blocking sockets (epoll), so an idle
+keep-alive client costs a socket and a small object, not a thread.  Cython
+compiles this very file in pure-Python mode as ``core.loop_c``:
+``loop_c.pxd`` beside it makes Connection and EventLoop ``cdef class``es
+with typed fields and C-level methods.  Every system call goes through the
+I/O layer (``_io_c.pyx`` compiled, ``_io_py.py`` its twin, same
+interface), so this file never touches a socket; the file cache
+(``filecache.py``, compiled as ``filecache_c``) is written once the same way.
 
-The hot path for GET/HEAD /files/{name} follows core/filecache.py: an entry
-is answered while ``IO.same_file`` says the file's identity is unchanged, and
-its descriptor is closed only when the last response sending from it is done.
+A connection reads, parses the requests already buffered (pipelining for
+free), and queues responses in order.  Backpressure: while a response is
+still being sent, no further request is parsed and nothing more is read, so a
+client that does not read can never make us buffer without bound -- the
+kernel's socket buffers fill and the client is the one who waits.
+
+Fair turns: a connection handles at most EVENTS_PER_TURN parser events
+(request heads, body pieces, chunks) before the others get theirs; one that
+still has input buffered waits in the ready list and resumes next turn
+without waiting for epoll, which would not report bytes already read.  An
+upload is committed (fsync, rename) in a helper thread (core/committer.py);
+the connection answers when the commit reports back, and reads nothing
+meanwhile.
+
+Clocks: each connection has one deadline, set when it enters a phase
+(core/timeouts.py) and pushed back only by progress while a body is read or
+a response sent; sweep() answers 408 or closes when it runs out, and gives
+back the buffers of connections idle for a whole sweep.
 """
 import os
 import signal
 import traceback
 
 from ._framing import expects_continue
-from .app import file_fields
 from .committer import Committer
 from .errors import HTTPError, ParseError
 from .events import END_OF_MESSAGE, NEED_DATA
 from .files import Upload
-from .filecache import (FILE_ANSWER_FIELDS, FILES, HEAD_PREFIX, MAX_ENTRIES, REVALIDATE_SECONDS,
-                        cache_key, head_after_date)
+from .filecache import HEAD_PREFIX
 from .implementation import load
 from .response import CONTINUE, Response, date_field, error_response, response_for, serialize_head
 from .timeouts import BODY, HEAD, IDLE, LINGER, SENDING, expiry_status, timeout_for
-from .workers import orphaned, supervisor_pid, unblock_stop_signals
+from .supervisor import orphaned, supervisor_pid, unblock_stop_signals
 from . import parser as _parser
 
-# The I/O layer matching this build: compiled with the compiled loop.
-_io, _ = load("_io_c", "_io_py") if __name__.endswith("_c") else load("_io_py", "_io_py")
+# The I/O layer and the file cache matching this build: compiled with the compiled loop.
+if __name__.endswith("_c"):
+    (_io, _), (_filecache, _) = load("_io_c", "_io_py"), load("filecache_c", "filecache")
+else:
+    _io, _filecache = load("_io_py", "_io_py")[0], load("filecache", "filecache")[0]
 
 READ = 0x001                    # EPOLLIN
 WRITE = 0x004                   # EPOLLOUT
@@ -50,39 +66,6 @@ EVENTS_PER_TURN = 64
 M_GET, M_HEAD, V10, V11 = b"GET", b"HEAD", b"1.0", b"1.1"
 
 
-class FileEntry:
-    """A file already resolved by FileRoot, and the head that answers it (filecache.FileEntry)."""
-
-    def acquire(self):
-        self.users += 1
-        return self
-
-    def release(self):
-        self.users -= 1
-        if self.users == 0 and self.retired:
-            os.close(self.fd)
-
-    def retire(self):
-        """Out of the cache: close the descriptor now, or when its last user releases it."""
-        self.retired = True
-        if self.users == 0:
-            os.close(self.fd)
-
-
-def may_change_file_answer(headers):
-    """Whether a request carries a field that can change how a file is answered.
-
-    Lengths first: compiled, that is a C comparison, and most fields (Host,
-    User-Agent, Accept) are ruled out without a call.
-    """
-    for header in headers:
-        name = header[0]
-        for wanted in FILE_ANSWER_FIELDS:
-            if len(name) == len(wanted) and name.lower() == wanted:
-                return True
-    return False
-
-
 class Connection:
     def __init__(self, fd, parser):
         self.fd = fd
@@ -94,7 +77,8 @@ class Connection:
         self.file_left = 0
         self.request = None         # the request whose body is being read
         self.body_sink = None       # Upload, or None to discard the body
-        self.pending = None         # response to send once the body is read
+        self.pending = None         # response to send once the body is read...
+        self.pending_entry = None   # ...or the cached file that answers it
         self.closing = False        # close once everything queued has been sent
         self.peer_closed = False
         self.events = READ
@@ -108,7 +92,7 @@ class Connection:
         self.scheduled = False      # in the worker's ready list
 
 
-class Worker:
+class EventLoop:
     """One event loop: accept, read, parse, respond, until told to stop."""
 
     def __init__(self, listener, app, limits, graceful_timeout=30.0):
@@ -119,7 +103,7 @@ class Worker:
         self.io = _io.IO(listener)
         self.listen_fd = listener.fileno()
         self.connections = {}
-        self.file_cache = {}        # cache_key -> FileEntry, oldest first
+        self.file_cache = _filecache.FileCache(app.files, self.io)
         self.committer = Committer()
         self.commit_fd = self.committer.fd
         self.timeouts = [timeout_for(phase, limits) for phase in range(LINGER + 1)]    # by phase
@@ -150,9 +134,7 @@ class Worker:
             for conn in list(self.connections.values()):
                 self.drop(conn)
             self.committer.close()
-            for entry in self.file_cache.values():
-                entry.retire()
-            self.file_cache.clear()
+            self.file_cache.close()
 
     def loop(self):
         io = self.io
@@ -292,14 +274,10 @@ class Worker:
 
     def start_request(self, conn, request):
         conn.request = request
-        method = request.method
-        if (method == M_GET or method == M_HEAD) and not request.chunked \
-                and request.content_length == 0 and request.target.startswith(FILES) \
-                and b"?" not in request.target and not may_change_file_answer(request.headers):
-            entry = self.cached_file(request.target)
-            if entry is not None:
-                conn.pending = entry.acquire()     # released once answered (or abandoned)
-                return
+        entry = self.file_cache.lookup(request, self.now)
+        if entry is not None:
+            conn.pending_entry = entry.acquire()   # released once answered (or abandoned)
+            return
         try:
             result = self.app.handle(request)
         except HTTPError as error:
@@ -313,41 +291,6 @@ class Worker:
             self.refuse_before_body(conn, request, result)
         else:
             conn.pending = result
-
-    def cached_file(self, target):
-        """The FileEntry for target if the file is unchanged, else a fresh one, else None."""
-        key = target
-        # A key equal to the target is the target's own (filecache.cache_key).
-        entry = self.file_cache.get(target)
-        if entry is None:
-            key = cache_key(target)
-            entry = self.file_cache.get(key)
-        if entry is not None:
-            if self.now - entry.resolved_at < REVALIDATE_SECONDS and \
-                    self.io.same_file(entry.path, entry.dev, entry.ino, entry.size, entry.mtime_ns):
-                return entry
-            del self.file_cache[key]
-            entry.retire()
-        try:
-            opened = self.app.files.open_for_reading(target[len(FILES):])
-        except HTTPError:
-            return None         # let app.handle give the answer
-        info = opened.info
-        entry = FileEntry()
-        entry.path = os.fsencode(opened.requested_path)
-        entry.fd = opened.fd
-        entry.dev, entry.ino, entry.size, entry.mtime_ns = info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
-        # The same fields app.handle gives this file (ETag, Last-Modified, ...):
-        # they change only with size and mtime, and then the entry is replaced.
-        entry.fields = file_fields(info)
-        entry.head_rest = head_after_date(entry.fields, info.st_size)
-        entry.resolved_at = self.now
-        entry.users = 0
-        entry.retired = False
-        if len(self.file_cache) >= MAX_ENTRIES:
-            self.file_cache.pop(next(iter(self.file_cache))).retire()   # the oldest goes
-        self.file_cache[key] = entry
-        return entry
 
     def current_date(self):
         """The Date field, from response.date_field() once a second."""
@@ -370,13 +313,12 @@ class Worker:
         self.respond(conn, response, False, False)
 
     def end_of_request(self, conn):
-        request, sink, response = conn.request, conn.body_sink, conn.pending
-        conn.request = conn.body_sink = conn.pending = None
+        request, sink, response, entry = conn.request, conn.body_sink, conn.pending, conn.pending_entry
+        conn.request = conn.body_sink = conn.pending = conn.pending_entry = None
         conn.requests += 1
         conn.phase = SENDING    # a response is due: the idle clock restarts once it is sent
         keep_alive = request.keep_alive and conn.requests < self.max_keepalive_requests
-        if type(response) is FileEntry:
-            entry = response
+        if entry is not None:
             if keep_alive and request.version == V11:
                 out = conn.out
                 out.append(HEAD_PREFIX)
@@ -426,10 +368,11 @@ class Worker:
             conn.body_sink.abort()
             conn.body_sink = None
         self.release_file(conn)
+        if conn.pending_entry is not None:
+            conn.pending_entry.release()
+            conn.pending_entry = None
         pending, conn.pending = conn.pending, None
-        if type(pending) is FileEntry:
-            pending.release()
-        elif isinstance(pending, Response) and pending.fd >= 0:
+        if pending is not None and pending.fd >= 0:
             os.close(pending.fd)
         conn.request = None
 
@@ -558,6 +501,13 @@ class Worker:
         if orphaned(self.parent):
             self.stopping = True
         now = self.now
+        for conn in self.connections.values():
+            # Idle for a whole sweep: give back the buffers, so an idle
+            # keep-alive connection costs a few hundred bytes, not pages.
+            if conn.phase == IDLE and conn.out.size == 0 and \
+                    now - (conn.deadline - self.timeouts[IDLE]) >= SWEEP_MS / 1000:
+                conn.out.release()
+                conn.parser.release_buffer()
         for conn in [c for c in self.connections.values() if c.deadline <= now and c.committing is None]:
             if conn.lingering or conn.peer_closed:
                 self.drop(conn)

@@ -1,16 +1,14 @@
 """Wire the pieces together: files, app, the event loop (compiled or not), workers."""
-import os
 import sys
 
 from .accesslog import AccessLog
 from .app import App
 from .files import FileRoot, remove_stale_uploads
 from .implementation import load
-from .workers import Supervisor
+from .supervisor import Supervisor
 
-# CORE_LOOP=one: the loop written once (loop_py.py, compiled as loop_c) -- on
-# trial for the one-source issue; by default the two hand-kept loops.
-LOOP_MODULES = ("loop_c", "loop_py") if os.environ.get("CORE_LOOP") == "one" else ("_server_c", "_server_py")
+# The event loop: loop_py.py, compiled as loop_c unless CORE_PURE_PYTHON=1.
+LOOP_MODULES = ("loop_c", "loop_py")
 loop_module, COMPILED = load(*LOOP_MODULES)
 
 def serve_forever(args):
@@ -19,7 +17,7 @@ def serve_forever(args):
         app.access_log = AccessLog(args.access_log)
 
     def serve(listener):
-        loop_module.Worker(listener, app, args.limits, args.graceful_timeout).run()
+        loop_module.EventLoop(listener, app, args.limits, args.graceful_timeout).run()
 
     supervisor = Supervisor(args.host, args.port, args.workers, serve, args.graceful_timeout)
     # Once, in the parent, before any worker forks: the workers' own uploads

@@ -232,7 +232,7 @@ def test_a_worker_knows_its_supervisor_died_even_before_its_loop_started(tmp_pat
     and serving the port on its own forever (seen under load in
     test_workers_stop_when_the_supervisor_is_killed).
     """
-    from core.workers import Supervisor, orphaned, supervisor_pid
+    from core.supervisor import Supervisor, orphaned, supervisor_pid
 
     report = tmp_path / "orphaned"
 
