@@ -75,11 +75,11 @@ def server_specs(checkout: Path, label: str | None = None) -> dict[str, ServerSp
 
     def spec(name: str, description: str, pure: bool) -> ServerSpec:
         return ServerSpec(name, description, core_command, unavailable, env=server_env(checkout, pure),
-                          ready_line=LISTENING, cwd=checkout)  # fmt: skip
+                          ready_line=LISTENING, cwd=checkout, scales_with_workers=True)  # fmt: skip
 
     return {
-        COMPILED_SERVER: spec(COMPILED_SERVER, f"core from {label}, compiled, 1 worker", pure=False),
-        PURE_SERVER: spec(PURE_SERVER, f"core from {label}, pure Python (CORE_PURE_PYTHON=1), 1 worker",
+        COMPILED_SERVER: spec(COMPILED_SERVER, f"core from {label}, compiled", pure=False),
+        PURE_SERVER: spec(PURE_SERVER, f"core from {label}, pure Python (CORE_PURE_PYTHON=1)",
                           pure=True),  # fmt: skip
     }
 

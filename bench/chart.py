@@ -1,7 +1,8 @@
 """A PNG chart of the results: one row per case, one bar per server (median, min–max whiskers).
 
-Left panel: the case's throughput metric (req/s or GiB/s); right panel: the server's CPU
-microseconds per request, which still ranks servers once the load generator is the ceiling.
+Left panel: the case's throughput metric (req/s or GiB/s); right panel: the server's CPU cost,
+microseconds per request for small files and seconds per GiB for large ones, which still ranks
+servers once the load generator is the ceiling.
 matplotlib is optional (the ``bench`` extra); without it the chart is skipped with a note.
 """
 from __future__ import annotations
@@ -10,12 +11,12 @@ import importlib.util
 import os
 
 from .baseline import CHECKOUT_SERVERS
-from .report import COLUMNS, CPU_METRIC
+from .report import COLUMNS, cpu_metric
 
 PEER_COLOR = "#888888"
 CORE_COLOR = "#1f77b4"
 BASELINE_COLOR = "#ff7f0e"
-PEERS = ("nginx", "node-cached", "node-readfile", "uvicorn")
+PEERS = ("nginx-tuned", "nginx-plain", "nginx", "node-cached", "node-readfile", "uvicorn")
 
 
 def available() -> bool:
@@ -64,7 +65,9 @@ def write(doc: dict, path: str) -> str:
     for row, (case_id, case) in zip(axes, cases.items()):
         where = f"{case_id}: {case['file']}, {case['clients']:,} clients"
         _panel(row[0], doc, case_id, case["ratio_metric"], where)
-        _panel(row[1], doc, case_id, CPU_METRIC, f"{where}: server CPU per request (lower is better)")
+        metric = cpu_metric(case)
+        per = "per request" if metric == "cpu_us_per_request" else "per GiB sent"
+        _panel(row[1], doc, case_id, metric, f"{where}: server CPU {per} (lower is better)")
     m = doc["machine"]
     fig.suptitle(f"python -m bench — {m['cpu_model']}, {m['cpus']} cores, Linux {m['kernel']}\n"
                  f"median of {doc['plan']['reps']} runs, whiskers min–max; grey = peers, orange = baseline checkout",

@@ -1,8 +1,9 @@
 """Command line of ``python -m bench``: choose scenarios and servers, run, write results.
 
-    python -m bench                  # T1–T4, every available server, 3 repetitions (~15–20 min)
-    python -m bench --quick          # T1 and T2, core vs node-cached vs nginx, short runs (< 3 min)
+    python -m bench                  # T1–T5, every available server, 3 repetitions (~20–25 min)
+    python -m bench --quick          # T1, T2 and T5, core vs node-cached vs nginx-tuned, short runs (~3 min)
     python -m bench --full           # adds T3 with 500 clients and T4 with a 50 MB file
+    python -m bench --workers 2      # core and nginx with 2 workers (not pinned on 2 CPUs)
     python -m bench --baseline PATH  # adds core-baseline: core from the checkout at PATH
     python -m bench --baseline-ref main   # the same from a temporary worktree of a git ref
     python -m bench parser [...]     # bench.parser_bench.main(argv)
@@ -21,20 +22,21 @@ from pathlib import Path
 from . import baseline, chart, files, launch, loadgen, machine, report, runner, scenarios, servers
 
 SUBCOMMANDS = {"parser": "parser_bench", "soak": "soak", "integrity": "integrity"}
+QUICK_SCENARIOS = ["T1", "T2", "T5"]
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark core against the stages, Node.js and nginx (scenarios T1–T4), "
+        description="Benchmark core against the stages, Node.js and nginx (scenarios T1–T5), "
         "or run a sub-benchmark: 'python -m bench parser ...', 'python -m bench soak ...', "
         "'python -m bench integrity ...'.",
     )
     p.add_argument("--quick", action="store_true",
-                   help="T1 and T2 only, core vs node-cached vs nginx, 3 s runs (about 2 min)")
+                   help="T1, T2 and T5 only, core vs node-cached vs nginx-tuned, 3 s runs (about 3 min)")
     p.add_argument("--full", action="store_true", help="also T3 with 500 clients and T4 with a 50 MB file (long)")
-    p.add_argument("--scenarios", help="comma-separated scenario ids (default: T1,T2,T3,T4)")
+    p.add_argument("--scenarios", help="comma-separated scenario ids (default: T1,T2,T3,T4,T5)")
     p.add_argument("--servers", help=f"comma-separated server names (known: {', '.join(servers.SPECS)}; "
                    f"with --baseline or --baseline-ref also {', '.join(baseline.CHECKOUT_SERVERS)})")  # fmt: skip
     checkout = p.add_mutually_exclusive_group()
@@ -56,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "e.g. --set T1.clients=200 --set T4.size=50M")  # fmt: skip
     p.add_argument("--wrk-threads", type=int, default=1, help="wrk -t (default 1: one core for wrk, one for the server)")
     p.add_argument("--no-pin", action="store_true", help="do not pin the server to CPU 1 and wrk to CPU 0")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="core with N workers and nginx with N worker processes (default 1); Node.js, uvicorn "
+                   "and the stages run as they are, one process. The server gets CPUs 1..N and wrk CPU 0 "
+                   "when there are N+1 CPUs; with fewer nothing is pinned")  # fmt: skip
     p.add_argument("--rss-limit", type=float, metavar="MIB",
                    help="kill a server whose memory passes this (default: half of RAM)")  # fmt: skip
     p.add_argument("--out", default=DEFAULT_OUT, help="directory for results (default bench/results)")
@@ -86,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         return _delegate(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     err = sys.stderr
+    if args.workers < 1:
+        print("python -m bench: --workers must be at least 1", file=err)
+        return 2
 
     duration = args.duration if args.duration is not None else (3.0 if args.quick else 8.0)
     warmup = args.warmup if args.warmup is not None else 2.0
@@ -97,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m bench: {exc}", file=err)
         return 2
     scenarios.finish(table)
-    wanted_scenarios = _split(args.scenarios) or (["T1", "T2"] if args.quick else list(table))
+    wanted_scenarios = _split(args.scenarios) or (QUICK_SCENARIOS if args.quick else list(table))
     wanted_servers = _split(args.servers) or (servers.QUICK_SERVERS if args.quick else servers.DEFAULT_SERVERS)
     known_servers = [*servers.SPECS, *baseline.CHECKOUT_SERVERS]
     unknown = [s for s in wanted_scenarios if s not in table] + [s for s in wanted_servers if s not in known_servers]
@@ -197,7 +206,8 @@ def _benchmark(args: argparse.Namespace, argv: list[str], cases: list[scenarios.
 
     info = machine.describe(wrk)
     rss_limit = args.rss_limit or info["mem_total_mib"] / 2 or 8192
-    pinned = not args.no_pin and info["cpus_usable"] >= 2
+    server_cpus, load_cpus = launch.cpu_plan(not args.no_pin, args.workers)
+    pinned = server_cpus is not None
     per_run = {c.id: c.scenario.duration + (c.scenario.warmup if c.scenario.warmup >= 1 else 0) + 1.5 for c in cases}
     estimate = sum(per_run.values()) * args.reps * len(chosen)
     print(f"machine: {machine.one_line(info)}", file=err)
@@ -211,11 +221,17 @@ def _benchmark(args: argparse.Namespace, argv: list[str], cases: list[scenarios.
               f"wrk timeout {s.timeout:g} s", file=err)  # fmt: skip
     print(f"servers: {', '.join(s.name for s in chosen)}; {args.reps} repetitions; "
           f"about {estimate / 60:.0f} min", file=err)  # fmt: skip
+    print(f"pinning: {report.pinning_text(pinned, args.workers, server_cpus, load_cpus)}", file=err)
+    if args.workers > 1:
+        as_is = [s.name for s in chosen if not s.scales_with_workers]
+        print(f"--workers {args.workers}: " + ", ".join(s.name for s in chosen if s.scales_with_workers)
+              + (f"; {', '.join(as_is)} run as they are (one process)" if as_is else ""), file=err)  # fmt: skip
 
     sizes = {s.file_name: s.size for s in (c.scenario for c in cases)}
     sizes[runner.PROBE_FILE] = 16
     files_dir = files.make_file_dir(sizes)
-    plan = runner.Plan(cases, chosen, args.reps, files_dir, wrk, args.wrk_threads, pinned, rss_limit, err)
+    plan = runner.Plan(cases, chosen, args.reps, files_dir, wrk, args.wrk_threads, pinned, rss_limit, err,
+                       workers=args.workers)  # fmt: skip
     try:
         runs = runner.run_all(plan)
     except KeyboardInterrupt:
@@ -225,7 +241,9 @@ def _benchmark(args: argparse.Namespace, argv: list[str], cases: list[scenarios.
         files.remove_file_dir(files_dir)
 
     plan_info = {"reps": args.reps, "wrk_threads": args.wrk_threads, "pinned": pinned, "rss_limit_mib": rss_limit,
-                 "quick": args.quick, "full": args.full}  # fmt: skip
+                 "quick": args.quick, "full": args.full, "workers": args.workers,
+                 "server_cpus": sorted(server_cpus) if pinned else None,
+                 "load_cpus": sorted(load_cpus) if pinned else None}  # fmt: skip
     doc = report.document(runs, cases, chosen, skipped, info, argv, plan_info, baseline_info)
     paths = report.write(doc, args.out)
     if args.no_chart:

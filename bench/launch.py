@@ -41,12 +41,17 @@ def _nr_open() -> int:
         return 1 << 20
 
 
-def cpu_plan(pin: bool) -> tuple[set[int] | None, set[int] | None]:
-    """(server CPUs, load-generator CPUs); (None, None) when not pinning."""
+def cpu_plan(pin: bool, workers: int = 1) -> tuple[set[int] | None, set[int] | None]:
+    """(server CPUs, load-generator CPUs); (None, None) when not pinning.
+
+    One CPU for the load generator and one per server worker; with fewer CPUs than that
+    (``--workers 2`` on 2 CPUs) nothing is pinned: N workers squeezed onto one CPU would
+    measure the squeeze, and sharing the load generator's CPU is what unpinned means anyway.
+    """
     cpus = sorted(os.sched_getaffinity(0))
-    if not pin or len(cpus) < 2:
+    if not pin or len(cpus) < 1 + max(1, workers):
         return None, None
-    return {cpus[1]}, {cpus[0]}
+    return set(cpus[1 : 1 + max(1, workers)]), {cpus[0]}
 
 
 def preexec(cpus: set[int] | None):

@@ -1,5 +1,8 @@
 """The load generator: wrk with one thread, read back through bench/wrk_json.lua.
 
+T5 uses bench/wrk_browser.lua instead, which sends a browser's requests in turn and adds the
+counts of what it sent and what came back to the same summary line.
+
 One wrk thread, pinned to its own core, is not the bottleneck below ~80k req/s (see
 PERFORMANCE.md); a second thread on a 2-core machine only steals from the server.
 """
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from . import launch
 
 LUA_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrk_json.lua")
+BROWSER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrk_browser.lua")
 MARKER = "WRK_JSON "
 WRK_PACKAGE = "wrk"
 
@@ -29,6 +33,8 @@ class WrkResult:
     duration_s: float
     errors: dict[str, int]  # connect, read, write, status (>= 400), timeout
     latency_ms: dict[str, float]  # min, mean, stdev, p50, p90, p99, max; {} without samples
+    # wrk_browser.lua only: {"sent": {200: n, 304: n}, "got": {200: n, 304: n, "other": n}}
+    browser: dict | None = None
 
     @property
     def non_2xx(self) -> int:
@@ -47,7 +53,9 @@ def find_wrk() -> str | None:
     return shutil.which("wrk")
 
 
-def wrk_command(wrk: str, url: str, clients: int, duration: float, timeout: float, threads: int = 1) -> list[str]:
+def wrk_command(wrk: str, url: str, clients: int, duration: float, timeout: float, threads: int = 1,
+                script: str = LUA_SCRIPT, script_args: list[str] = ()) -> list[str]:  # fmt: skip
+    """wrk's command line; ``script_args`` go after ``--`` to the script's init()."""
     return [
         wrk,
         f"-t{threads}",
@@ -55,8 +63,9 @@ def wrk_command(wrk: str, url: str, clients: int, duration: float, timeout: floa
         f"-d{max(1, round(duration))}s",
         f"--timeout={max(1, round(timeout))}s",
         "-s",
-        LUA_SCRIPT,
+        script,
         url,
+        *(["--", *script_args] if script_args else []),
     ]
 
 
@@ -77,7 +86,14 @@ def parse_output(stdout: str) -> WrkResult:
         duration_s=data["duration_us"] / 1e6,
         errors={k: int(v) for k, v in data["errors"].items()},
         latency_ms=latency,
+        browser=_statuses(data["browser"]) if "browser" in data else None,
     )
+
+
+def _statuses(data: dict) -> dict:
+    """wrk_browser.lua's counts with integer status keys ("other" stays a string)."""
+    return {part: {(int(k) if k.isdigit() else k): int(v) for k, v in counts.items()}
+            for part, counts in data.items()}  # fmt: skip
 
 
 def start_wrk(cmd: list[str], cpus: set[int] | None) -> subprocess.Popen:

@@ -1,19 +1,22 @@
 """Runs the benchmark matrix: every case × every server × every repetition, interleaved.
 
 For one run: start the server fresh, wait until it answers, warm it up with the same load,
-then measure one wrk run while sampling the server, and stop the server.  Servers are
+then measure one wrk run while sampling the server, and stop the server (T5 first fetches the
+server's ETag and checks each kind of request once, see bench/browser.py).  Servers are
 interleaved within a repetition (A B C, then B C A, …) so a noisy minute on this shared
 machine hurts every server a little instead of one server a lot.
 """
 from __future__ import annotations
 
+import http.client
+import os
 import shutil
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 
-from . import launch, loadgen, procstat, tcpstat
+from . import browser, launch, loadgen, procstat, tcpstat
 from .sampler import Sampler
 from .scenarios import GIB, Case
 from .servers import RunningServer, ServerError, ServerSetup, ServerSpec, free_port
@@ -32,12 +35,13 @@ class Plan:
     pin: bool = True
     rss_limit_mib: float = 12 * 1024
     progress: object = sys.stderr
+    workers: int = 1  # --workers: core's workers, nginx's worker processes
     runs: list[dict] = field(default_factory=list)
 
 
 def run_all(plan: Plan) -> list[dict]:
     """Run the whole matrix; return one dict per run (failed runs carry an 'error')."""
-    server_cpus, load_cpus = launch.cpu_plan(plan.pin)
+    server_cpus, load_cpus = launch.cpu_plan(plan.pin, plan.workers)
     total = len(plan.cases) * plan.reps * len(plan.servers)
     started = time.monotonic()
     scratch = tempfile.mkdtemp(prefix="bench-run-")
@@ -64,12 +68,14 @@ def run_one(plan: Plan, case: Case, spec: ServerSpec, rep: int, scratch: str,
     port = free_port()
     server = None
     try:
-        server = RunningServer(spec, ServerSetup(port, plan.files_dir, workdir, case.clients), server_cpus)
+        setup = ServerSetup(port, plan.files_dir, workdir, case.clients, workers=plan.workers)
+        server = RunningServer(spec, setup, server_cpus)
         server.wait_ready(f"/files/{PROBE_FILE}")
         url = f"http://127.0.0.1:{port}/files/{s.file_name}"
+        script_args = prepare_browser(run, port, f"/files/{s.file_name}", workdir) if s.browser else []
 
         if s.warmup >= 1:
-            _, _, sampler = _load(plan, case, server, url, s.warmup, load_cpus, count_connections=False)
+            _, _, sampler = _load(plan, case, server, url, s.warmup, load_cpus, script_args, count_connections=False)
             if sampler.killed_reason or not server.alive():
                 raise ServerError(sampler.killed_reason or f"died during warm-up: {server.log_tail()}")
             run["settle_s"] = round(settle(server.pid), 2)
@@ -77,7 +83,8 @@ def run_one(plan: Plan, case: Case, spec: ServerSpec, rep: int, scratch: str,
         tree = procstat.process_tree(server.pid)
         cpu_before = procstat.cpu_seconds(tree)
         listen_before = tcpstat.listen_counters()
-        cmd, result, sampler = _load(plan, case, server, url, s.duration, load_cpus, count_connections=True)
+        cmd, result, sampler = _load(plan, case, server, url, s.duration, load_cpus, script_args,
+                                     count_connections=True)  # fmt: skip
         run["wrk_command"] = " ".join(cmd)
         listen_after = tcpstat.listen_counters()
         tree = procstat.process_tree(server.pid)  # workers may have been replaced
@@ -100,11 +107,33 @@ def run_one(plan: Plan, case: Case, spec: ServerSpec, rep: int, scratch: str,
     return run
 
 
-def _load(plan: Plan, case: Case, server: RunningServer, url: str, seconds: float,
-          load_cpus: set[int] | None, count_connections: bool) -> tuple[list[str], loadgen.WrkResult, Sampler]:  # fmt: skip
+def prepare_browser(run: dict, port: int, path: str, workdir: str) -> list[str]:
+    """T5: the server's validators, the request cycle written for wrk_browser.lua, its arguments.
+
+    Each kind of request is also sent twice, one by one, and every wrong status is kept in
+    ``run["status_check"]``: exact, where the counts of the loaded run are only a lower bound.
+    """
+    try:
+        validators = browser.fetch_validators(port, path)
+        if validators.status != 200:
+            raise ServerError(f"the browser's first request for {path} got {validators.status}, not 200")
+        cycle = browser.request_cycle(path, f"127.0.0.1:{port}", validators)
+        run["etag"] = validators.etag
+        run["status_check"] = browser.check_cycle(port, cycle)
+    except (OSError, http.client.HTTPException) as exc:
+        raise ServerError(f"the browser's requests before the run failed: {exc!r}") from None
+    cycle_file = os.path.join(workdir, "browser-cycle.txt")
+    browser.write_cycle(cycle_file, cycle)
+    return [cycle_file]
+
+
+def _load(plan: Plan, case: Case, server: RunningServer, url: str, seconds: float, load_cpus: set[int] | None,
+          script_args: list[str], count_connections: bool) -> tuple[list[str], loadgen.WrkResult, Sampler]:  # fmt: skip
     """One wrk run of ``seconds`` against the server while a Sampler watches the server."""
     s = case.scenario
-    cmd = loadgen.wrk_command(plan.wrk, url, case.clients, seconds, s.timeout, plan.wrk_threads)
+    script = loadgen.BROWSER_SCRIPT if s.browser else loadgen.LUA_SCRIPT
+    cmd = loadgen.wrk_command(plan.wrk, url, case.clients, seconds, s.timeout, plan.wrk_threads, script,
+                              script_args)  # fmt: skip
     sampler = Sampler(server.pid, server.setup.port, plan.rss_limit_mib, load_cpus, count_connections)
     proc = loadgen.start_wrk(cmd, load_cpus)  # before the sampler thread: preexec_fn and threads don't mix
     sampler.start()
@@ -142,6 +171,24 @@ def metrics(result: loadgen.WrkResult, clients: int, cpu_s: float, sampler: Samp
     # Attempts: every request wrk started that ended one way or another.  Clients that never
     # got connected are invisible to wrk; est_peak vs clients and listen_drops show those.
     attempts = result.ok_2xx + result.non_2xx + result.socket_errors
+    ok = result.ok_2xx
+    browser_metrics = {}
+    if result.browser is not None:
+        # T5: a 304 to a revalidation is as right as a 200 to a first visit; wrong answers
+        # (the fewest the counts prove, see browser.status_mismatches) are what is not ok.
+        sent, got = result.browser["sent"], result.browser["got"]
+        mismatches = browser.status_mismatches(sent, got)
+        ok = max(0, result.requests - mismatches)
+        attempts = result.requests + result.socket_errors
+        browser_metrics = {
+            "sent_200": sent.get(200, 0),
+            "sent_304": sent.get(304, 0),
+            "got_200": got.get(200, 0),
+            "got_304": got.get(304, 0),
+            "got_other": got.get("other", 0),
+            "share_304": got.get(304, 0) / result.requests if result.requests else None,
+            "status_mismatches": mismatches,
+        }
     lat = result.latency_ms
     return {
         "requests": result.requests,
@@ -150,14 +197,14 @@ def metrics(result: loadgen.WrkResult, clients: int, cpu_s: float, sampler: Samp
         "errors": result.errors,
         "bytes": result.bytes,
         "measured_s": round(result.duration_s, 3),
-        "rps": result.ok_2xx / dur,
+        "rps": ok / dur,
         "gib_s": gib / dur,
         "lat_mean_ms": lat.get("mean"),
         "lat_p50_ms": lat.get("p50"),
         "lat_p90_ms": lat.get("p90"),
         "lat_p99_ms": lat.get("p99"),
         "lat_max_ms": lat.get("max"),
-        "success": result.ok_2xx / attempts if attempts else None,
+        "success": ok / attempts if attempts else None,
         "est_peak": sampler.established_peak,
         "est_peak_ratio": (sampler.established_peak / clients) if sampler.established_peak is not None else None,
         "listen_overflows": listen_after["ListenOverflows"] - listen_before["ListenOverflows"],
@@ -167,6 +214,7 @@ def metrics(result: loadgen.WrkResult, clients: int, cpu_s: float, sampler: Samp
         "cpu_us_per_request": cpu_us_per_request(cpu_s, result.requests),
         "rss_peak_mib": round(max(hwm_mib, sampler.rss_peak_mib), 1),
         "rss_sampled_peak_mib": round(sampler.rss_peak_mib, 1),
+        **browser_metrics,
     }
 
 

@@ -1,4 +1,7 @@
-"""The benchmark scenarios T1–T4 of the original Rust project, and how the CLI changes them.
+"""The benchmark scenarios T1–T4 of the original Rust project, T5, and how the CLI changes them.
+
+T5 is T1 with a browser's requests: a dozen headers on every request and a third of them
+revalidating with If-None-Match (bench/browser.py), so 304s are part of the load.
 
 A scenario is a file size, a number of keep-alive clients and run timings.  One scenario
 may ask for several client counts (T3 with ``--full`` runs 50 and 500); each count is a
@@ -15,19 +18,27 @@ KIB = 1024
 MIB = 1024 * 1024
 GIB = 1024 * 1024 * 1024
 
-# The metrics each scenario reports, in table order.  Server CPU per request is in every
-# table: above ~80k req/s wrk's one thread is the ceiling and req/s stops ranking the fastest
-# servers, while their CPU per request still does.
+# The metrics each scenario reports, in table order.  Server CPU is in every table: above
+# ~80k req/s wrk's one thread is the ceiling and req/s stops ranking the fastest servers,
+# while their CPU per request still does; for large files the client is the ceiling at any
+# rate and CPU seconds per GiB sent ranks them.
 REPORTED = {
     "T1": ("rps", "cpu_us_per_request", "lat_mean_ms", "lat_p99_ms"),
     "T2": ("rps", "cpu_us_per_request", "lat_mean_ms", "lat_p99_ms"),
     "T3": ("gib_s", "cpu_s_per_gib", "cpu_us_per_request", "success", "lat_p99_ms"),
-    "T4": ("success", "gib_s", "cpu_us_per_request", "est_peak", "listen_drops", "rss_peak_mib"),
+    "T4": ("success", "gib_s", "cpu_s_per_gib", "cpu_us_per_request", "est_peak", "listen_drops", "rss_peak_mib"),
+    "T5": ("rps", "cpu_us_per_request", "lat_mean_ms", "lat_p99_ms", "share_304", "status_mismatches"),
 }
 # The metric that the ratios (vs node-cached, vs nginx) and the chart compare.  T3 compares
 # GiB/s, but there the client is the ceiling: read it together with CPU s/GiB.  Every scenario
 # also compares CPU per request (report.CPU_METRIC), in the table and in the chart.
-RATIO_METRIC = {"T1": "rps", "T2": "rps", "T3": "gib_s", "T4": "gib_s"}
+RATIO_METRIC = {"T1": "rps", "T2": "rps", "T3": "gib_s", "T4": "gib_s", "T5": "rps"}
+# The server's CPU cost that each scenario compares beside it (ratios, the chart's right panel):
+# per request for small files, per GiB sent for large ones.
+CPU_METRIC = {"T1": "cpu_us_per_request", "T2": "cpu_us_per_request", "T3": "cpu_s_per_gib",
+              "T4": "cpu_s_per_gib", "T5": "cpu_us_per_request"}  # fmt: skip
+# Scenarios whose requests are a browser's (bench/browser.py, bench/wrk_browser.lua).
+BROWSER = {"T5"}
 
 
 @dataclass
@@ -41,6 +52,8 @@ class Scenario:
     timeout: float  # wrk --timeout: slower responses count as timeouts, not latency
     reported: tuple[str, ...] = field(default=())
     ratio_metric: str = "rps"
+    cpu_metric: str = "cpu_us_per_request"
+    browser: bool = False  # a browser's requests, a third of them revalidating (T5)
 
     @property
     def file_name(self) -> str:
@@ -68,7 +81,7 @@ class Case:
 
 
 def default_scenarios(duration: float = 8.0, warmup: float = 2.0, full: bool = False) -> dict[str, Scenario]:
-    """T1–T4 as in PERFORMANCE.md; ``full`` adds the heavy variants (T3 × 500, T4 × 50 MB)."""
+    """T1–T4 as in PERFORMANCE.md, and T5; ``full`` adds the heavy variants (T3 × 500, T4 × 50 MB)."""
     big_timeout = 60.0  # a 50 MB body shared by hundreds of clients takes seconds
     return {
         "T1": Scenario("T1", "small file, keep-alive clients", 10 * KIB, [100], duration, warmup, 5.0),
@@ -85,6 +98,8 @@ def default_scenarios(duration: float = 8.0, warmup: float = 2.0, full: bool = F
             warmup,
             big_timeout if full else 10.0,
         ),
+        "T5": Scenario("T5", "small file, browser requests, a third revalidating", 10 * KIB, [100], duration,
+                       warmup, 5.0),  # fmt: skip
     }
 
 
@@ -93,6 +108,8 @@ def finish(scenarios: dict[str, Scenario]) -> None:
     for s in scenarios.values():
         s.reported = REPORTED.get(s.id, REPORTED["T1"])
         s.ratio_metric = RATIO_METRIC.get(s.id, "rps")
+        s.cpu_metric = CPU_METRIC.get(s.id, "cpu_us_per_request")
+        s.browser = s.id in BROWSER
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)i?b?\s*$", re.IGNORECASE)
@@ -136,5 +153,6 @@ def apply_override(scenarios: dict[str, Scenario], text: str) -> None:
     elif key == "title":
         s.title = value
     else:
-        names = [f.name for f in dataclasses.fields(Scenario) if f.name not in ("id", "reported")]
+        names = [f.name for f in dataclasses.fields(Scenario)
+                 if f.name not in ("id", "reported", "ratio_metric", "cpu_metric", "browser")]  # fmt: skip
         raise ValueError(f"--set {text!r}: unknown key {key!r} (have {', '.join(names)})")

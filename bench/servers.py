@@ -37,6 +37,7 @@ class ServerSetup:
     directory: str  # the served files
     workdir: str  # per-run scratch directory: logs, rendered configs, pid files
     max_clients: int
+    workers: int = 1  # --workers: for the servers that can run several (core, nginx)
 
 
 @dataclass
@@ -51,6 +52,9 @@ class ServerSpec:
     keep_alive: bool = True
     prepare: Callable[[ServerSetup], None] | None = None  # e.g. render nginx.conf
     cwd: Path | None = None  # where the command runs; None: this repository
+    # Whether --workers N reaches it (core's workers, nginx's worker_processes); the others
+    # (Node.js, uvicorn, the stages) run as they are, one process, whatever N is.
+    scales_with_workers: bool = False
 
 
 # --- the adapters -----------------------------------------------------------------
@@ -64,7 +68,7 @@ def _core_missing() -> str | None:
 
 def core_command(setup: ServerSetup) -> list[str]:
     return [sys.executable, "-m", "core", "--host", "127.0.0.1", "--port", str(setup.port),
-            "--directory", setup.directory, "--workers", "1"]  # fmt: skip
+            "--directory", setup.directory, "--workers", str(setup.workers)]  # fmt: skip
 
 
 def _stage_module(prefix: str) -> str | None:
@@ -127,8 +131,16 @@ def _nginx_configure_flags() -> str:
         return ""
 
 
-def render_nginx_conf(setup: ServerSetup, configure_flags: str = "") -> str:
-    """nginx.conf for one run, from bench/peers/nginx.conf.template."""
+# nginx-tuned's additions: descriptors, sizes and failed lookups (the absent name.gz that
+# gzip_static looks for) cached for 1 s; name.gz served as is to clients that accept gzip.
+FILE_CACHE = """    open_file_cache max=10000 inactive=60s;
+    open_file_cache_valid 1s;
+    open_file_cache_errors on;"""
+GZIP_STATIC = "    gzip_static on;"
+
+
+def render_nginx_conf(setup: ServerSetup, configure_flags: str = "", tuned: bool = False) -> str:
+    """nginx.conf for one run, from bench/peers/nginx.conf.template: nginx-tuned when ``tuned``."""
     # Temp paths must point into the scratch dir (the defaults under /var/lib/nginx need root
     # and are shared with the system's nginx); a module built without cannot take its directive.
     temp_paths = "\n".join(
@@ -136,8 +148,17 @@ def render_nginx_conf(setup: ServerSetup, configure_flags: str = "") -> str:
         for module in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
         if f"--without-http_{module}_module" not in configure_flags
     )
+    file_cache = "    # open_file_cache is left off: nginx opens the file per request."
+    if tuned:
+        file_cache = FILE_CACHE
+        # A build without the module cannot take the directive; unknown flags: assume Debian's, which has it.
+        if not configure_flags or "--with-http_gzip_static_module" in configure_flags:
+            file_cache += "\n" + GZIP_STATIC
     values = {
+        "@WORKERS@": str(setup.workers),
+        "@FILE_CACHE@": file_cache,
         "@NOFILE@": str(launch.nofile_limit()),
+        # Per worker: with --workers N the kernel may still hand one worker every client.
         "@CONNECTIONS@": str(max(1024, setup.max_clients * 2 + 256)),
         "@WORKDIR@": setup.workdir,
         "@PORT@": str(setup.port),
@@ -150,8 +171,15 @@ def render_nginx_conf(setup: ServerSetup, configure_flags: str = "") -> str:
     return text
 
 
-def _nginx_prepare(setup: ServerSetup) -> None:
-    Path(setup.workdir, "nginx.conf").write_text(render_nginx_conf(setup, _nginx_configure_flags()))
+def _nginx_prepare(tuned: bool) -> Callable[[ServerSetup], None]:
+    def prepare(setup: ServerSetup) -> None:
+        Path(setup.workdir, "nginx.conf").write_text(render_nginx_conf(setup, _nginx_configure_flags(), tuned))
+
+    return prepare
+
+
+def _nginx_unavailable() -> str | None:
+    return None if _nginx_binary() else "nginx not found (apt-get install nginx-light)"
 
 
 def _nginx_command(setup: ServerSetup) -> list[str]:
@@ -174,11 +202,11 @@ def _uvicorn_command(setup: ServerSetup) -> list[str]:
 SPECS: dict[str, ServerSpec] = {
     spec.name: spec
     for spec in (
-        ServerSpec("core", "core, compiled, 1 worker", core_command, _core_missing,
-                   ready_line=LISTENING),  # fmt: skip
-        ServerSpec("core-py", "core, pure Python (CORE_PURE_PYTHON=1), 1 worker", core_command,
+        ServerSpec("core", "core, compiled", core_command, _core_missing,
+                   ready_line=LISTENING, scales_with_workers=True),  # fmt: skip
+        ServerSpec("core-py", "core, pure Python (CORE_PURE_PYTHON=1)", core_command,
                    _core_missing, env={"CORE_PURE_PYTHON": "1", "CORE_REQUIRE_COMPILED": "0"},
-                   ready_line=LISTENING),  # fmt: skip
+                   ready_line=LISTENING, scales_with_workers=True),  # fmt: skip
         # s05 (threads) has no /files/ route yet; s06 is the earliest stage that can be measured.
         _stage_spec("s06", "stage 06 (files), threaded, closes after each response", keep_alive=False),
         _stage_spec("s08", "stage 08 (gzip), threaded, closes after each response", keep_alive=False),
@@ -186,19 +214,25 @@ SPECS: dict[str, ServerSpec] = {
         _stage_spec("s10", "stage 10 (event loop), one thread", keep_alive=True),
         _node_spec("readfile", "Node.js http, fs.readFile per request"),
         _node_spec("cached", "Node.js http, file cached in a Buffer"),
-        ServerSpec("nginx", "nginx, 1 worker, sendfile on, access_log off", _nginx_command,
-                   lambda: None if _nginx_binary() else "nginx not found (apt-get install nginx-light)",
-                   prepare=_nginx_prepare),  # fmt: skip
+        ServerSpec("nginx-tuned", "nginx, sendfile on, access_log off, open_file_cache, gzip_static on",
+                   _nginx_command, _nginx_unavailable, prepare=_nginx_prepare(tuned=True),
+                   scales_with_workers=True),  # fmt: skip
+        ServerSpec("nginx-plain", "nginx, sendfile on, access_log off, no file cache (opens the file per request)",
+                   _nginx_command, _nginx_unavailable, prepare=_nginx_prepare(tuned=False),
+                   scales_with_workers=True),  # fmt: skip
         ServerSpec("uvicorn", "uvicorn + httptools, cached bytes", _uvicorn_command, _uvicorn_unavailable,
                    env={"BENCH_FILES_DIR": ""}),  # fmt: skip
     )
 }
 
 # `python -m bench` without --servers: every server above except the earliest stage.
-DEFAULT_SERVERS = ["core", "core-py", "s08", "s09", "node-readfile", "node-cached", "nginx", "uvicorn"]
-QUICK_SERVERS = ["core", "node-cached", "nginx"]
-# The peers every scenario is compared against (ratio columns).
-BASELINES = ["node-cached", "nginx"]
+DEFAULT_SERVERS = ["core", "core-py", "s08", "s09", "node-readfile", "node-cached", "nginx-tuned", "nginx-plain",
+                   "uvicorn"]  # fmt: skip
+QUICK_SERVERS = ["core", "node-cached", "nginx-tuned"]
+# The peers every scenario is compared against (ratio columns).  nginx-tuned, not nginx-plain:
+# a server that caches descriptors compared with an nginx that does not looks ~30 % better
+# than it is (PERFORMANCE.md).
+BASELINES = ["node-cached", "nginx-tuned"]
 
 
 # --- running one server -----------------------------------------------------------

@@ -1,15 +1,18 @@
-"""The harness's own logic, without load: parsing, overrides, ratios, CPU per request, nginx config,
-the baseline checkout, CLI paths."""
+"""The harness's own logic, without long loads: parsing, overrides, ratios, CPU per request and per
+GiB, the nginx configs (plain and tuned), --workers, T5's browser requests and their status
+accounting (wrk for a second against a tiny local server), the baseline checkout, CLI paths."""
+import http.server
 import importlib.util
 import shutil
 import subprocess
 import sys
+import threading
 import types
 from pathlib import Path
 
 import pytest
 
-from bench import baseline, cli, loadgen, report, runner, scenarios, servers, tcpstat
+from bench import baseline, browser, cli, launch, loadgen, report, runner, scenarios, servers, tcpstat
 
 WRK_STDOUT = """Running 1s test @ http://127.0.0.1:1/files/10k.bin
   1 threads and 4 connections
@@ -97,13 +100,13 @@ def _run(server, rep, rps, cpu_us=10.0):
 def test_ratios_are_medians_of_per_repetition_ratios():
     table = scenarios.default_scenarios()
     scenarios.finish(table)
-    runs = [_run("core", 1, 100), _run("nginx", 1, 200),   # 0.5
-            _run("core", 2, 300), _run("nginx", 2, 100),   # 3.0
-            _run("core", 3, 90), _run("nginx", 3, 100)]    # 0.9  fmt: skip
-    summary = report.summarise(runs, table["T1"].cases(), ["core", "nginx"])
+    runs = [_run("core", 1, 100), _run("nginx-tuned", 1, 200),   # 0.5
+            _run("core", 2, 300), _run("nginx-tuned", 2, 100),   # 3.0
+            _run("core", 3, 90), _run("nginx-tuned", 3, 100)]    # 0.9  fmt: skip
+    summary = report.summarise(runs, table["T1"].cases(), ["core", "nginx-tuned"])
     core = summary["T1"]["servers"]["core"]
     assert core["median"]["rps"] == 100
-    assert core["ratios"]["nginx"]["rps"] == pytest.approx(0.9)  # not 100/100 = 1.0
+    assert core["ratios"]["nginx-tuned"]["rps"] == pytest.approx(0.9)  # not 100/100 = 1.0
     assert core["ratios"]["node-cached"]["rps"] is None  # not measured
 
 
@@ -125,13 +128,13 @@ def test_run_metrics_divide_cpu_by_every_completed_response():
 def test_cpu_per_request_ratios_are_medians_of_per_repetition_ratios():
     table = scenarios.default_scenarios()
     scenarios.finish(table)
-    runs = [_run("core", 1, 100, cpu_us=10), _run("nginx", 1, 100, cpu_us=20),  # 0.5
-            _run("core", 2, 100, cpu_us=12), _run("nginx", 2, 100, cpu_us=10),  # 1.2
-            _run("core", 3, 100, cpu_us=9), _run("nginx", 3, 100, cpu_us=10)]   # 0.9  fmt: skip
-    core = report.summarise(runs, table["T1"].cases(), ["core", "nginx"])["T1"]["servers"]["core"]
+    runs = [_run("core", 1, 100, cpu_us=10), _run("nginx-tuned", 1, 100, cpu_us=20),  # 0.5
+            _run("core", 2, 100, cpu_us=12), _run("nginx-tuned", 2, 100, cpu_us=10),  # 1.2
+            _run("core", 3, 100, cpu_us=9), _run("nginx-tuned", 3, 100, cpu_us=10)]   # 0.9  fmt: skip
+    core = report.summarise(runs, table["T1"].cases(), ["core", "nginx-tuned"])["T1"]["servers"]["core"]
     assert core["median"]["cpu_us_per_request"] == 10
-    assert core["ratios"]["nginx"]["cpu_us_per_request"] == pytest.approx(0.9)
-    assert core["ratios_per_rep"]["nginx"]["cpu_us_per_request"] == pytest.approx([0.5, 1.2, 0.9])
+    assert core["ratios"]["nginx-tuned"]["cpu_us_per_request"] == pytest.approx(0.9)
+    assert core["ratios_per_rep"]["nginx-tuned"]["cpu_us_per_request"] == pytest.approx([0.5, 1.2, 0.9])
 
 
 def test_every_scenario_reports_cpu_per_request():
@@ -235,10 +238,10 @@ def test_temporary_worktree_checks_out_the_ref_and_is_removed():
 
 
 def test_baseline_is_added_after_core_unless_named():
-    assert cli.with_baseline_servers(["core", "nginx"], True) == ["core", "core-baseline", "nginx"]
-    assert cli.with_baseline_servers(["nginx"], True) == ["core-baseline", "nginx"]
+    assert cli.with_baseline_servers(["core", "nginx-tuned"], True) == ["core", "core-baseline", "nginx-tuned"]
+    assert cli.with_baseline_servers(["nginx-tuned"], True) == ["core-baseline", "nginx-tuned"]
     assert cli.with_baseline_servers(["core", "core-py-baseline"], True) == ["core", "core-py-baseline"]
-    assert cli.with_baseline_servers(["core", "nginx"], False) == ["core", "nginx"]
+    assert cli.with_baseline_servers(["core", "nginx-tuned"], False) == ["core", "nginx-tuned"]
 
 
 def test_baseline_servers_need_a_baseline(capsys):
@@ -249,9 +252,9 @@ def test_baseline_servers_need_a_baseline(capsys):
 def test_failed_runs_are_left_out_of_medians_and_noted():
     table = scenarios.default_scenarios()
     scenarios.finish(table)
-    runs = [_run("nginx", 1, 200), {"case": "T1", "server": "nginx", "rep": 2, "error": "nginx exited with 1"}]
-    summary = report.summarise(runs, table["T1"].cases(), ["nginx"])
-    entry = summary["T1"]["servers"]["nginx"]
+    runs = [_run("nginx-tuned", 1, 200), {"case": "T1", "server": "nginx-tuned", "rep": 2, "error": "nginx exited with 1"}]
+    summary = report.summarise(runs, table["T1"].cases(), ["nginx-tuned"])
+    entry = summary["T1"]["servers"]["nginx-tuned"]
     assert entry["median"]["rps"] == 200 and entry["ok_runs"] == 1 and entry["errors"] == ["nginx exited with 1"]
 
 
@@ -297,3 +300,258 @@ def test_subcommand_delegates_its_arguments(monkeypatch):
     monkeypatch.setitem(cli.SUBCOMMANDS, "parser", "fake_sub")
     assert cli.main(["parser", "--n", "5"]) == 0
     assert seen == [["--n", "5"]]
+
+
+# --- nginx-tuned, --workers ----------------------------------------------------------
+
+
+def _setup(tmp_path, workers=1, clients=4000):
+    return servers.ServerSetup(port=18080, directory=str(tmp_path / "files"), workdir=str(tmp_path),
+                               max_clients=clients, workers=workers)  # fmt: skip
+
+
+FILE_CACHE_LINES = ("open_file_cache max=10000 inactive=60s;", "open_file_cache_valid 1s;",
+                    "open_file_cache_errors on;", "gzip_static on;")  # fmt: skip
+
+
+def test_nginx_tuned_adds_the_file_cache_and_gzip_static_to_the_plain_config(tmp_path):
+    tuned = servers.render_nginx_conf(_setup(tmp_path), tuned=True)
+    plain = servers.render_nginx_conf(_setup(tmp_path), tuned=False)
+    assert all(line in tuned for line in FILE_CACHE_LINES)
+    assert not any(line in plain for line in FILE_CACHE_LINES)
+    # Otherwise the same configuration.
+    assert [x for x in tuned.splitlines() if x.strip() not in FILE_CACHE_LINES] == \
+        [x for x in plain.splitlines() if "open_file_cache is left off" not in x]  # fmt: skip
+    assert servers.SPECS["nginx-tuned"].prepare is not None and "nginx-tuned" in servers.BASELINES
+    assert "nginx-plain" in servers.DEFAULT_SERVERS and "nginx-tuned" in servers.QUICK_SERVERS
+
+
+def test_nginx_tuned_leaves_gzip_static_out_when_nginx_lacks_the_module(tmp_path):
+    text = servers.render_nginx_conf(_setup(tmp_path), "--with-http_ssl_module", tuned=True)
+    assert "open_file_cache max=10000" in text and "gzip_static on;" not in text
+
+
+def test_nginx_tuned_config_is_accepted_by_nginx(tmp_path):
+    nginx = servers._nginx_binary()
+    if not nginx:
+        pytest.skip("nginx is not installed")
+    (tmp_path / "files").mkdir()
+    setup = _setup(tmp_path, workers=2)
+    servers.SPECS["nginx-tuned"].prepare(setup)
+    text = (tmp_path / "nginx.conf").read_text()
+    assert "worker_processes 2;" in text and "gzip_static on;" in text
+    check = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
+                            "-e", str(tmp_path / "error.log")], capture_output=True, text=True)  # fmt: skip
+    assert check.returncode == 0, check.stderr
+
+
+def test_workers_reach_core_and_nginx_only(tmp_path):
+    setup = _setup(tmp_path, workers=3)
+    cmd = servers.core_command(setup)
+    assert cmd[cmd.index("--workers") + 1] == "3"
+    assert "worker_processes 3;" in servers.render_nginx_conf(setup, tuned=True)
+    scaling = {name for name, spec in servers.SPECS.items() if spec.scales_with_workers}
+    assert {"core", "core-py", "nginx-tuned", "nginx-plain"} <= scaling
+    assert not scaling & {"node-cached", "node-readfile", "uvicorn", "s09"}
+    assert report.describe(servers.SPECS["core"], 2) == "core, compiled, 2 workers"
+    assert report.describe(servers.SPECS["node-cached"], 2).endswith("one process (--workers 2 does not apply)")
+
+
+@pytest.mark.parametrize("cpus, workers, expected", [
+    ([0, 1], 1, ({1}, {0})),
+    ([0, 1], 2, (None, None)),  # 2 workers + the load generator do not fit on 2 CPUs: unpinned
+    ([0, 1, 2, 3], 2, ({1, 2}, {0})),
+    ([0], 1, (None, None)),
+])  # fmt: skip
+def test_cpu_plan_pins_n_workers_only_when_they_fit(monkeypatch, cpus, workers, expected):
+    monkeypatch.setattr(launch.os, "sched_getaffinity", lambda pid: set(cpus))
+    assert launch.cpu_plan(True, workers) == expected
+    assert launch.cpu_plan(False, workers) == (None, None)
+
+
+def test_cli_refuses_zero_workers(capsys):
+    assert cli.main(["--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
+
+
+# --- CPU per request and per GiB in every table ---------------------------------------
+
+
+def test_small_files_compare_cpu_per_request_and_large_files_cpu_per_gib():
+    table = scenarios.default_scenarios()
+    scenarios.finish(table)
+    assert {s: table[s].cpu_metric for s in table} == {
+        "T1": "cpu_us_per_request", "T2": "cpu_us_per_request", "T3": "cpu_s_per_gib",
+        "T4": "cpu_s_per_gib", "T5": "cpu_us_per_request"}  # fmt: skip
+    for s in table.values():
+        assert s.cpu_metric in s.reported and "cpu_us_per_request" in s.reported
+    assert "cpu_s_per_gib" in table["T4"].reported
+
+
+def test_markdown_compares_cpu_per_gib_for_large_files():
+    table = scenarios.default_scenarios()
+    scenarios.finish(table)
+    runs = [{**_run("core", 1, 10), "case": "T3", "gib_s": 1.0, "cpu_s_per_gib": 0.2},
+            {**_run("nginx-tuned", 1, 10), "case": "T3", "gib_s": 1.0, "cpu_s_per_gib": 0.4}]  # fmt: skip
+    specs = [servers.SPECS["core"], servers.SPECS["nginx-tuned"]]
+    doc = report.document(runs, table["T3"].cases(), specs, {}, MACHINE, [], PLAN)
+    assert doc["summary"]["T3"]["cpu_metric"] == "cpu_s_per_gib"
+    text = report.markdown(doc)
+    assert "| GiB/s vs nginx-tuned | CPU/GiB vs nginx-tuned |" in text.replace("GiB/s vs node-cached | ", "")
+    row = next(line for line in text.splitlines() if line.startswith("| core |"))
+    assert "| 0.50 |" in row  # CPU s/GiB ratio vs nginx-tuned
+
+
+# --- T5: a browser's requests ------------------------------------------------------------
+
+
+def _headers(raw: bytes) -> list[str]:
+    return [line.split(":", 1)[0] for line in raw.decode().split("\r\n")[1:] if line]
+
+
+def test_t5_is_a_default_scenario_of_t1s_file_and_clients():
+    table = scenarios.default_scenarios()
+    scenarios.finish(table)
+    t5 = table["T5"]
+    assert t5.browser and not table["T1"].browser
+    assert (t5.size, t5.clients) == (table["T1"].size, table["T1"].clients)
+    assert "T5" in cli.QUICK_SCENARIOS
+    assert ("share_304", "status_mismatches") == t5.reported[-2:]
+
+
+def test_browser_request_carries_chromes_headers_in_order():
+    raw = browser.request_bytes("/files/10k.bin", browser.navigation_headers("127.0.0.1:8080"))
+    text = raw.decode()
+    assert text.startswith("GET /files/10k.bin HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n") and text.endswith("\r\n\r\n")
+    assert _headers(raw) == ["Host", "Connection", "sec-ch-ua", "sec-ch-ua-mobile", "sec-ch-ua-platform",
+                             "Upgrade-Insecure-Requests", "User-Agent", "Accept", "Sec-Fetch-Site",
+                             "Sec-Fetch-Mode", "Sec-Fetch-User", "Sec-Fetch-Dest", "Accept-Encoding",
+                             "Accept-Language"]  # fmt: skip
+    assert "Accept-Encoding: gzip, deflate, br, zstd\r\n" in text
+    assert f"Chrome/{browser.CHROME_MAJOR}.0.0.0 Safari/537.36" in text and "If-None-Match" not in text
+
+
+def test_a_third_of_browser_requests_revalidate_with_the_servers_etag():
+    validators = browser.Validators(200, '"abc-28"', "Tue, 01 Dec 2026 10:00:00 GMT")
+    cycle = browser.request_cycle("/files/10k.bin", "h:1", validators)
+    assert [status for status, _ in cycle] == [200, 200, 304]
+    conditional = cycle[2][1].decode()
+    assert 'If-None-Match: "abc-28"\r\n' in conditional
+    assert "If-Modified-Since: Tue, 01 Dec 2026 10:00:00 GMT\r\n" in conditional
+    assert "Cache-Control: max-age=0\r\n" in conditional
+    assert all("If-None-Match" not in raw.decode() for _, raw in cycle[:2])
+    # No ETag from the server: nothing to revalidate.
+    assert [s for s, _ in browser.request_cycle("/x", "h:1", browser.Validators(200, None, None))] == [200]
+
+
+@pytest.mark.parametrize("sent, got, wrong", [
+    ({200: 200, 304: 100}, {200: 198, 304: 99}, 0),          # two unanswered at the end: unknown, not wrong
+    ({200: 200, 304: 100}, {200: 290, 304: 0}, 90),           # revalidations answered 200
+    ({200: 200, 304: 100}, {200: 150, 304: 150}, 50),         # first visits answered 304
+    ({200: 200, 304: 100}, {200: 200, 304: 95, "other": 5}, 5),
+])  # fmt: skip
+def test_status_mismatches_are_the_fewest_wrong_answers_the_counts_prove(sent, got, wrong):
+    assert browser.status_mismatches(sent, got) == wrong
+
+
+def test_t5_run_counts_304s_as_right_answers():
+    result = loadgen.parse_output(WRK_STDOUT.replace(
+        '"max":1200}}', '"max":1200},"browser":{"sent":{"200":82,"304":41},"got":{"200":80,"304":40,"other":0}}}'))
+    assert result.browser == {"sent": {200: 82, 304: 41}, "got": {200: 80, 304: 40, "other": 0}}
+    result.errors["status"] = 0
+    sampler = types.SimpleNamespace(established_peak=4, rss_peak_mib=12.0)
+    counters = {"ListenOverflows": 0, "ListenDrops": 0}
+    run = runner.metrics(result, 4, 0.0012, sampler, 10.0, counters, counters)
+    assert run["rps"] == 120 and run["status_mismatches"] == 0
+    assert run["share_304"] == pytest.approx(1 / 3) and run["got_304"] == 40 and run["sent_304"] == 41
+
+
+def test_t5_markdown_shows_the_304_share_wrong_statuses_and_a_failed_check():
+    table = scenarios.default_scenarios()
+    scenarios.finish(table)
+    runs = [{**_run("core", 1, 100), "case": "T5", "share_304": 0.0, "status_mismatches": 33, "etag": '"a"',
+             "status_check": ["request 3 (revalidation) got 200, expected 304"]},
+            {**_run("nginx-tuned", 1, 100), "case": "T5", "share_304": 1 / 3, "status_mismatches": 0,
+             "etag": '"b"', "status_check": []}]  # fmt: skip
+    specs = [servers.SPECS["core"], servers.SPECS["nginx-tuned"]]
+    doc = report.document(runs, table["T5"].cases(), specs, {}, MACHINE, [], PLAN)
+    text = report.markdown(doc)
+    assert "| 304 share | wrong status |" in text and "- T5: every request carries" in text
+    core = next(line for line in text.splitlines() if line.startswith("| core |"))
+    assert "| 0.0% | 33 |" in core and "WRONG STATUS before the run: request 3 (revalidation) got 200" in core
+    assert "| 33.3% | 0 |" in next(line for line in text.splitlines() if line.startswith("| nginx-tuned |"))
+
+
+class _ConditionalHandler(http.server.BaseHTTPRequestHandler):
+    """A 10 KB file with an ETag; answers If-None-Match with 304 unless the server ignores it."""
+
+    protocol_version = "HTTP/1.1"
+    wbufsize = -1  # head and body in one write: no Nagle/delayed-ACK stall per response
+    disable_nagle_algorithm = True
+    body = b"x" * 10240
+    etag = '"t5-test"'
+
+    def do_GET(self):  # noqa: N802
+        if self.headers.get("If-None-Match") == self.etag and not self.server.ignores_validators:
+            self.send_response(304)
+            self.send_header("ETag", self.etag)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("ETag", self.etag)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        pass
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # wrk closing its connections mid-response at the end of its run
+
+
+@pytest.fixture
+def conditional_server():
+    started = []
+
+    def start(ignores_validators=False):
+        srv = _QuietServer(("127.0.0.1", 0), _ConditionalHandler)
+        srv.ignores_validators = ignores_validators
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        started.append(srv)
+        return srv.server_address[1]
+
+    yield start
+    for srv in started:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.mark.parametrize("ignores_validators", [False, True], ids=["honours", "ignores"])
+def test_wrk_browser_script_counts_what_it_sent_and_got(tmp_path, conditional_server, ignores_validators):
+    wrk = shutil.which("wrk")
+    assert wrk, "wrk is required: apt-get install wrk"
+    port = conditional_server(ignores_validators)
+    validators = browser.fetch_validators(port, "/f")
+    assert validators.etag == '"t5-test"'
+    cycle = browser.request_cycle("/f", f"127.0.0.1:{port}", validators)
+    wrong = browser.check_cycle(port, cycle, rounds=1)
+    assert wrong == (["request 3 (revalidation) got 200, expected 304"] if ignores_validators else [])
+    browser.write_cycle(str(tmp_path / "cycle"), cycle)
+    cmd = loadgen.wrk_command(wrk, f"http://127.0.0.1:{port}/f", 2, 1, 2, 1, loadgen.BROWSER_SCRIPT,
+                              [str(tmp_path / "cycle")])  # fmt: skip
+    result = loadgen.parse_output(subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout)
+    sent, got = result.browser["sent"], result.browser["got"]
+    assert result.requests == got[200] + got[304] + got["other"] > 30
+    assert sent[200] - 2 * sent[304] in (0, 1, 2)  # every third, in turn: 200, 200, 304, 200, ...
+    assert 0 <= sent[200] + sent[304] - result.requests <= 2  # at most one unanswered per connection
+    mismatches = browser.status_mismatches(sent, got)
+    if ignores_validators:
+        assert got[304] == 0 and mismatches >= sent[304] - 2
+    else:
+        assert got[304] > 10 and mismatches == 0
+

@@ -9,6 +9,10 @@
 //           the same Buffer is sent every time with res.end(buf).  We send the cached Buffer for large files too rather than
 //           fs.createReadStream: libuv writes straight from the Buffer without copying it,
 //           so this is Node's fastest path and memory stays at one copy per file.
+//           Each cached file has an ETag made when it is read, in serve-static's form
+//           (W/"<size hex>-<mtime ms hex>"), and a request whose If-None-Match is exactly
+//           that tag gets 304, as Express's static server answers a browser revalidating (T5).
+//           readfile mode sends no ETag: it knows nothing about the file but its bytes.
 // Prints "Listening on http://HOST:PORT" once accepting, like core and the stages.
 'use strict';
 const fs = require('fs');
@@ -28,19 +32,38 @@ function parseArgs(argv) {
 
 const opts = parseArgs(process.argv.slice(2));
 const PREFIX = '/files/';
-const cache = new Map(); // name -> Buffer (cached mode)
+const cache = new Map(); // name -> { body: Buffer, etag: string } (cached mode)
+
+function cacheFile(name) {
+  const file = path.join(opts.directory, name);
+  const stat = fs.statSync(file);
+  const entry = { body: fs.readFileSync(file), etag: `W/"${stat.size.toString(16)}-${stat.mtime.getTime().toString(16)}"` };
+  cache.set(name, entry);
+  return entry;
+}
+
 if (opts.mode === 'cached') {
   for (const entry of fs.readdirSync(opts.directory, { withFileTypes: true })) {
-    if (entry.isFile()) cache.set(entry.name, fs.readFileSync(path.join(opts.directory, entry.name)));
+    if (entry.isFile()) cacheFile(entry.name);
   }
 }
 
-function send(res, status, body) {
-  res.writeHead(status, {
+function send(res, status, body, etag) {
+  const headers = {
     'Content-Type': status === 200 ? 'application/octet-stream' : 'text/plain',
     'Content-Length': body.length,
-  });
+  };
+  if (etag) headers.ETag = etag;
+  res.writeHead(status, headers);
   res.end(body);
+}
+
+function sendCached(req, res, entry) {
+  if (req.headers['if-none-match'] === entry.etag) {
+    res.writeHead(304, { ETag: entry.etag });
+    return res.end();
+  }
+  send(res, 200, entry.body, entry.etag);
 }
 
 function fileName(url) {
@@ -53,10 +76,18 @@ function fileName(url) {
 function handler(req, res) {
   const name = req.method === 'GET' ? fileName(req.url) : null;
   if (name === null) return send(res, 404, Buffer.from('Not Found'));
-  if (opts.mode === 'cached' && cache.has(name)) return send(res, 200, cache.get(name));
+  if (opts.mode === 'cached' && cache.has(name)) return sendCached(req, res, cache.get(name));
+  if (opts.mode === 'cached') {
+    let entry;
+    try {
+      entry = cacheFile(name); // a file added after start
+    } catch (err) {
+      return send(res, 404, Buffer.from('Not Found'));
+    }
+    return sendCached(req, res, entry);
+  }
   fs.readFile(path.join(opts.directory, name), (err, data) => {
     if (err) return send(res, 404, Buffer.from('Not Found'));
-    if (opts.mode === 'cached') cache.set(name, data); // a file added after start
     send(res, 200, data);
   });
 }
