@@ -1,9 +1,11 @@
 """The harness's own logic, without long loads: parsing, overrides, ratios, CPU per request and per
 GiB, the nginx configs (plain and tuned), --workers, T5's browser requests and their status
-accounting (wrk for a second against a tiny local server), the baseline checkout, CLI paths."""
+accounting (wrk for a second against a tiny local server), the seed-scale client (against a
+tiny scripted server) and report, the baseline checkout, CLI paths."""
 import http.server
 import importlib.util
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -12,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import baseline, browser, cli, launch, loadgen, report, runner, scenarios, servers, tcpstat
+from bench import baseline, browser, bytes_client, cli, launch, loadgen, report, runner, scenarios, seed_scale, servers, tcpstat
+from bench.scenarios import MIB
 
 WRK_STDOUT = """Running 1s test @ http://127.0.0.1:1/files/10k.bin
   1 threads and 4 connections
@@ -555,3 +558,119 @@ def test_wrk_browser_script_counts_what_it_sent_and_got(tmp_path, conditional_se
     else:
         assert got[304] > 10 and mismatches == 0
 
+
+# --- seed scale: the byte-counting client -------------------------------------------------
+
+
+def _scripted_server(reply: bytes, clients: int):
+    """A server that answers each connection's first request with ``reply``, then holds it open."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=clients)
+    held, stop = [], threading.Event()
+
+    def serve(conn):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            data += chunk
+        conn.sendall(reply)
+        held.append(conn)
+
+    def accept():
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+
+    def close():
+        stop.set()
+        for conn in held:
+            conn.close()
+        listener.close()
+
+    return listener.getsockname()[1], close
+
+
+def test_bytes_client_counts_every_byte_of_complete_responses():
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 300000\r\n\r\n"
+    port, close = _scripted_server(head + b"y" * 300000, 8)
+    try:
+        result = bytes_client.run(port, "/files/f", 8, 1.0)
+    finally:
+        close()
+    assert result["clients_established"] == 8 and result["socket_errors"] == 0
+    assert result["completed"] == 8 and result["statuses"] == {"200": 8}
+    assert result["bytes"] == 8 * (len(head) + 300000)
+    assert result["bytes_per_client"]["min"] == result["bytes_per_client"]["max"] == len(head) + 300000
+    assert result["clients_1mib"] == 0 and result["clients_any_byte"] == 8
+    assert result["in_flight_at_end"] == 8  # each waits for its second response
+
+
+def test_bytes_client_counts_bytes_of_responses_that_never_complete():
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 52428800\r\n\r\n"
+    port, close = _scripted_server(head + b"z" * (3 * 1024 * 1024 // 2), 5)
+    try:
+        result = bytes_client.run(port, "/files/f", 5, 1.0)
+    finally:
+        close()
+    assert result["completed"] == 0 and result["clients_1mib"] == 5
+    assert result["bytes"] == 5 * (len(head) + 3 * 1024 * 1024 // 2)
+    assert result["gib_s"] > 0 and 0 <= result["client_cpu_share"] < 2
+
+
+def test_bytes_client_counts_refused_connections_as_socket_errors():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = bytes_client.run(port, "/", 3, 0.3)
+    assert result["clients_established"] == 0 and result["bytes"] == 0
+    assert result["socket_errors"] >= 3 and "ECONNREFUSED" in result["errors"]
+
+
+def test_bytes_client_loads_only_this_machine():
+    with pytest.raises(ValueError, match="only loads this machine"):
+        bytes_client.run(80, "/", 1, 0.1, host="192.0.2.1")
+
+
+@pytest.mark.parametrize("head, parsed", [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nETag: x", (200, 12)),
+    (b"HTTP/1.1 304 Not Modified\r\ncontent-length:0", (304, 0)),
+    (b"HTTP/1.0 404 Not Found", (404, None)),
+])  # fmt: skip
+def test_bytes_client_reads_status_and_length(head, parsed):
+    assert bytes_client.parse_head(head) == parsed
+
+
+def test_seed_scale_report_has_a_row_per_server_and_the_ratios_vs_nginx_tuned():
+    def run(server, gib_s, cpu, ok_clients):
+        return {"clients": 4000, "server": server, "rep": 1, "gib_s": gib_s, "cpu_s_per_gib": cpu,
+                "clients_established": 4000, "clients_1mib": ok_clients, "clients_any_byte": ok_clients,
+                "completed": 12, "socket_errors": 0, "rss_peak_mib": 40.0, "est_peak": 4000, "listen_drops": 0,
+                "client_cpu_share": 0.6, "errors": {},
+                "bytes_per_client": {"min": 0, "p10": MIB, "median": 2 * MIB, "p90": 3 * MIB, "max": 9 * MIB}}  # fmt: skip
+
+    runs = [run("core", 2.0, 0.2, 4000), run("nginx-tuned", 1.0, 0.4, 4000), run("node-cached", 3.0, 0.3, 500)]
+    doc = {"generated": "now", "command": "python -m bench seed-scale", "machine": MACHINE, "skipped": {},
+           "plan": {"reps": 1, "duration_s": 60.0, "file": "50m.bin", "file_bytes": 50 * MIB, "workers": 1,
+                    "pinned": True, "server_cpus": [1], "load_cpus": [0]},
+           "summary": seed_scale.summarise(runs, [4000], ["core", "nginx-tuned", "node-cached"]), "runs": runs}  # fmt: skip
+    assert doc["summary"]["c4000"]["servers"]["core"]["ratios"] == {"gib_s": 2.0, "cpu_s_per_gib": 0.5}
+    text = seed_scale.markdown(doc)
+    assert "## 4,000 clients" in text and "| server | GiB/s | connected | ≥ 1 MiB | completed | socket errors |" in text
+    core = next(line for line in text.splitlines() if line.startswith("| core |"))
+    assert "| 2.00 | 4,000 / 4,000 | 4,000 / 4,000 | 12 | 0 | 1.0 / 2.0 / 3.0 (0.0–9.0) | 0.20 |" in core
+    assert core.endswith("| 60% | 2.00 | 0.50 |  |")
+    assert "| 500 / 4,000 |" in next(line for line in text.splitlines() if line.startswith("| node-cached |"))
+
+
+def test_seed_scale_is_a_subcommand_and_refuses_bad_arguments(capsys):
+    assert cli.SUBCOMMANDS["seed-scale"] == "seed_scale"
+    assert cli.main(["seed-scale", "--servers", "apache"]) == 2
+    assert "unknown server apache" in capsys.readouterr().err
+    assert cli.main(["seed-scale", "--duration", "0"]) == 2
