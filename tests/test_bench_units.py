@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import baseline, browser, bytes_client, cli, launch, loadgen, report, runner, scenarios, seed_scale, servers, tcpstat
+from bench import (baseline, browser, bytes_client, cli, launch, loadgen, report, runner, scenarios, seed_scale,
+                   servers, tcpstat)
 from bench.scenarios import MIB
 
 WRK_STDOUT = """Running 1s test @ http://127.0.0.1:1/files/10k.bin
@@ -255,7 +256,8 @@ def test_baseline_servers_need_a_baseline(capsys):
 def test_failed_runs_are_left_out_of_medians_and_noted():
     table = scenarios.default_scenarios()
     scenarios.finish(table)
-    runs = [_run("nginx-tuned", 1, 200), {"case": "T1", "server": "nginx-tuned", "rep": 2, "error": "nginx exited with 1"}]
+    runs = [_run("nginx-tuned", 1, 200),
+            {"case": "T1", "server": "nginx-tuned", "rep": 2, "error": "nginx exited with 1"}]  # fmt: skip
     summary = report.summarise(runs, table["T1"].cases(), ["nginx-tuned"])
     entry = summary["T1"]["servers"]["nginx-tuned"]
     assert entry["median"]["rps"] == 200 and entry["ok_runs"] == 1 and entry["errors"] == ["nginx exited with 1"]
@@ -653,16 +655,19 @@ def test_seed_scale_report_has_a_row_per_server_and_the_ratios_vs_nginx_tuned():
                 "clients_established": 4000, "clients_1mib": ok_clients, "clients_any_byte": ok_clients,
                 "completed": 12, "socket_errors": 0, "rss_peak_mib": 40.0, "est_peak": 4000, "listen_drops": 0,
                 "client_cpu_share": 0.6, "errors": {},
-                "bytes_per_client": {"min": 0, "p10": MIB, "median": 2 * MIB, "p90": 3 * MIB, "max": 9 * MIB}}  # fmt: skip
+                "bytes_per_client": {"min": 0, "p10": MIB, "median": 2 * MIB, "p90": 3 * MIB,
+                                     "max": 9 * MIB}}  # fmt: skip
 
     runs = [run("core", 2.0, 0.2, 4000), run("nginx-tuned", 1.0, 0.4, 4000), run("node-cached", 3.0, 0.3, 500)]
     doc = {"generated": "now", "command": "python -m bench seed-scale", "machine": MACHINE, "skipped": {},
            "plan": {"reps": 1, "duration_s": 60.0, "file": "50m.bin", "file_bytes": 50 * MIB, "workers": 1,
                     "pinned": True, "server_cpus": [1], "load_cpus": [0]},
-           "summary": seed_scale.summarise(runs, [4000], ["core", "nginx-tuned", "node-cached"]), "runs": runs}  # fmt: skip
+           "summary": seed_scale.summarise(runs, [4000], ["core", "nginx-tuned", "node-cached"]),
+           "runs": runs}  # fmt: skip
     assert doc["summary"]["c4000"]["servers"]["core"]["ratios"] == {"gib_s": 2.0, "cpu_s_per_gib": 0.5}
     text = seed_scale.markdown(doc)
-    assert "## 4,000 clients" in text and "| server | GiB/s | connected | ≥ 1 MiB | completed | socket errors |" in text
+    assert "## 4,000 clients" in text
+    assert "| server | GiB/s | connected | ≥ 1 MiB | completed | socket errors |" in text
     core = next(line for line in text.splitlines() if line.startswith("| core |"))
     assert "| 2.00 | 4,000 / 4,000 | 4,000 / 4,000 | 12 | 0 | 1.0 / 2.0 / 3.0 (0.0–9.0) | 0.20 |" in core
     assert core.endswith("| 60% | 2.00 | 0.50 |  |")

@@ -37,7 +37,8 @@ const cache = new Map(); // name -> { body: Buffer, etag: string } (cached mode)
 function cacheFile(name) {
   const file = path.join(opts.directory, name);
   const stat = fs.statSync(file);
-  const entry = { body: fs.readFileSync(file), etag: `W/"${stat.size.toString(16)}-${stat.mtime.getTime().toString(16)}"` };
+  const etag = `W/"${stat.size.toString(16)}-${stat.mtime.getTime().toString(16)}"`;
+  const entry = { body: fs.readFileSync(file), etag };
   cache.set(name, entry);
   return entry;
 }
