@@ -108,16 +108,29 @@ def fetch_validators(port: int, path: str, host: str = "127.0.0.1", timeout: flo
 
 
 def check_cycle(port: int, cycle: list[tuple[int, bytes]], rounds: int = 2, host: str = "127.0.0.1",
-                timeout: float = 10.0) -> list[str]:  # fmt: skip
-    """Send the cycle ``rounds`` times on one keep-alive connection; one line per wrong status."""
+                timeout: float = 10.0, keep_alive: bool = True) -> list[str]:  # fmt: skip
+    """Send the cycle ``rounds`` times, one request at a time; one line per wrong status.
+
+    On one keep-alive connection, or a connection per request for a server that closes
+    after each response (``keep_alive`` False).
+    """
     wrong = []
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+    sock = None
+    try:
         for _ in range(rounds):
             for i, (expected, raw) in enumerate(cycle):
+                if sock is None:
+                    sock = socket.create_connection((host, port), timeout=timeout)
                 status, _ = _exchange(sock, raw)
+                if not keep_alive:
+                    sock.close()
+                    sock = None
                 if status != expected:
                     kind = "revalidation" if expected == 304 else "first visit"
                     wrong.append(f"request {i + 1} ({kind}) got {status}, expected {expected}")
+    finally:
+        if sock is not None:
+            sock.close()
     return wrong
 
 

@@ -72,7 +72,7 @@ def run_one(plan: Plan, case: Case, spec: ServerSpec, rep: int, scratch: str,
         server = RunningServer(spec, setup, server_cpus)
         server.wait_ready(f"/files/{PROBE_FILE}")
         url = f"http://127.0.0.1:{port}/files/{s.file_name}"
-        script_args = prepare_browser(run, port, f"/files/{s.file_name}", workdir) if s.browser else []
+        script_args = prepare_browser(run, port, f"/files/{s.file_name}", workdir, spec.keep_alive) if s.browser else []
 
         if s.warmup >= 1:
             _, _, sampler = _load(plan, case, server, url, s.warmup, load_cpus, script_args, count_connections=False)
@@ -107,7 +107,7 @@ def run_one(plan: Plan, case: Case, spec: ServerSpec, rep: int, scratch: str,
     return run
 
 
-def prepare_browser(run: dict, port: int, path: str, workdir: str) -> list[str]:
+def prepare_browser(run: dict, port: int, path: str, workdir: str, keep_alive: bool = True) -> list[str]:
     """T5: the server's validators, the request cycle written for wrk_browser.lua, its arguments.
 
     Each kind of request is also sent twice, one by one, and every wrong status is kept in
@@ -119,7 +119,7 @@ def prepare_browser(run: dict, port: int, path: str, workdir: str) -> list[str]:
             raise ServerError(f"the browser's first request for {path} got {validators.status}, not 200")
         cycle = browser.request_cycle(path, f"127.0.0.1:{port}", validators)
         run["etag"] = validators.etag
-        run["status_check"] = browser.check_cycle(port, cycle)
+        run["status_check"] = browser.check_cycle(port, cycle, keep_alive=keep_alive)
     except (OSError, http.client.HTTPException) as exc:
         raise ServerError(f"the browser's requests before the run failed: {exc!r}") from None
     cycle_file = os.path.join(workdir, "browser-cycle.txt")

@@ -679,3 +679,14 @@ def test_seed_scale_is_a_subcommand_and_refuses_bad_arguments(capsys):
     assert cli.main(["seed-scale", "--servers", "apache"]) == 2
     assert "unknown server apache" in capsys.readouterr().err
     assert cli.main(["seed-scale", "--duration", "0"]) == 2
+
+
+def test_browser_check_opens_a_connection_per_request_for_servers_that_close():
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    port, close = _scripted_server(reply, 8)  # answers one request per connection
+    raw = browser.request_bytes("/f", browser.navigation_headers(f"127.0.0.1:{port}"))
+    try:
+        wrong = browser.check_cycle(port, [(200, raw), (304, raw)], rounds=2, keep_alive=False, timeout=5)
+    finally:
+        close()
+    assert wrong == ["request 2 (revalidation) got 200, expected 304"] * 2
