@@ -32,7 +32,7 @@ import os
 
 from .app import file_fields
 from .errors import HTTPError
-from .files import decode_name
+from .files import decode_name, read_whole
 from .response import SERVER, STATUS_LINES, Response, date_field, serialize_head
 
 # Fields that can change how a file is answered (RFC 9110 §12.5.3, §13, §14).
@@ -49,6 +49,10 @@ REVALIDATE_SECONDS = 1.0
 MAX_ENTRIES = 1024
 # Answers remembered per entry (distinct Accept-Encoding / validator values).
 MAX_ANSWERS = 8
+# A file this small is read into memory once, and sent with its head in one
+# send() instead of send() + sendfile(); the bytes kept so, per worker.
+SMALL_FILE_BYTES = 64 * 1024
+MAX_KEPT_BYTES = 16 * 1024 * 1024
 # A key's answer that app.handle must give every time (kept so it is not worked out again).
 UNCACHEABLE = None
 
@@ -151,7 +155,7 @@ class Answer:
 class FileEntry:
     """One cached file: see the module docstring for who may close its descriptor, and when."""
 
-    def __init__(self, opened, resolved_at):
+    def __init__(self, opened, resolved_at, keep_bytes):
         info = opened.info
         self.path = os.fsencode(opened.requested_path)  # as requested (symlinks not resolved): what same_file stats
         self.real_path = opened.path
@@ -164,7 +168,14 @@ class FileEntry:
         self.held_fds = []          # other descriptors answers send from (a name.gz beside it)
         # The answer to a request with none of the fields that change it:
         # the fields app.handle gives this file (ETag, Last-Modified, ...).
-        self.plain = Answer(self, Response(200, file_fields(info), fd=self.fd, length=info.st_size), None)
+        fields = file_fields(info)
+        content = read_whole(self.fd, info.st_size) if keep_bytes else None
+        if content is not None and len(content) == info.st_size:
+            self.kept_bytes = len(content)
+            self.plain = Answer(self, Response(200, fields, content), None)
+        else:
+            self.kept_bytes = 0
+            self.plain = Answer(self, Response(200, fields, fd=self.fd, length=info.st_size), None)
         self.answers = {}           # answer_key -> Answer, or UNCACHEABLE
 
     def acquire(self):
@@ -195,6 +206,7 @@ class FileCache:
         self.app = app
         self.io = io
         self.entries = {}
+        self.kept_bytes = 0         # of small files' content, in their entries
 
     def lookup(self, request, now):
         """The answer to request from a cached file, or None when app.handle must answer it.
@@ -272,14 +284,18 @@ class FileCache:
             opened = self.app.files.open_for_reading(target[len(FILES):])
         except HTTPError:
             return None         # app.handle gives the answer (404, 403, ...)
-        entry = FileEntry(opened, now)
+        size = opened.info.st_size
+        entry = FileEntry(opened, now, 0 < size <= SMALL_FILE_BYTES and self.kept_bytes + size <= MAX_KEPT_BYTES)
+        self.kept_bytes += entry.kept_bytes
         if len(self.entries) >= MAX_ENTRIES:
             self.drop(next(iter(self.entries)))     # the oldest goes
         self.entries[key] = entry
         return entry
 
     def drop(self, key):
-        self.entries.pop(key).retire()
+        entry = self.entries.pop(key)
+        self.kept_bytes -= entry.kept_bytes
+        entry.retire()
 
     def expire(self, now):
         """Drop the entries due to be resolved again: their descriptors and answers go now."""

@@ -12,7 +12,7 @@ cdef class FileEntry
 cdef bytes ACCEPT_ENCODING, IF_NONE_MATCH, IF_MODIFIED_SINCE, FILES, M_GET, M_HEAD
 cdef tuple OTHER_ANSWER_FIELDS
 cdef double REVALIDATE_SECONDS
-cdef Py_ssize_t MAX_ENTRIES, MAX_ANSWERS
+cdef Py_ssize_t MAX_ENTRIES, MAX_ANSWERS, SMALL_FILE_BYTES, MAX_KEPT_BYTES
 
 
 @cython.locals(header=tuple, name=bytes, size=Py_ssize_t,
@@ -46,6 +46,7 @@ cdef class FileEntry:
     cdef public int users
     cdef public bint retired
     cdef public list held_fds
+    cdef public Py_ssize_t kept_bytes
     cdef public Answer plain
     cdef public dict answers
     cpdef FileEntry acquire(self)
@@ -59,6 +60,7 @@ cdef class FileCache:
     cdef public object app
     cdef public IO io
     cdef public dict entries
+    cdef public Py_ssize_t kept_bytes
     @cython.locals(method=bytes, target=bytes, key=object, entry=FileEntry, answer=object)
     cpdef Answer lookup(self, Request request, double now)
     cpdef object remember(self, FileEntry entry, object key, object request)
