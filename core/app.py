@@ -129,14 +129,21 @@ class App:
         opened = [fd]           # every descriptor but the one the response sends is closed here
         response = None
         try:
-            response = self._file_response(request, fd, info, path, opened)
+            response = self.file_answer(request, fd, info, path, opened)
             return response
         finally:
             for descriptor in opened:
                 if response is None or descriptor != response.fd:
                     os.close(descriptor)
 
-    def _file_response(self, request, fd, info, path, opened) -> Response:
+    def file_answer(self, request, fd, info, path, opened, copies=None) -> Response:
+        """The answer to GET or HEAD of the file open as fd (info: its fstat, path: its real path).
+
+        Descriptors it opens (a name.gz beside the file) are appended to
+        opened, and the gzip copy it relied on, if any, to copies.
+        core/filecache.py remembers these answers, keyed on the fields they
+        depend on, so this is the one place that decides them.
+        """
         size = info.st_size
         # RFC 9110 §14.2: Range is defined for GET only; HEAD ignores it.
         range_value = field(request, b"range") if request.method == b"GET" else None
@@ -156,6 +163,8 @@ class App:
             else:
                 body = self.gzip_cache.get(path, fd, info)
                 if body is not None:
+                    if copies is not None:
+                        copies.append(body)
                     # Weak: the bytes depend on the zlib version and level, not
                     # only on the file, so only their meaning is promised (§8.8.1).
                     tag = b'W/"%x-%x-gzip"' % (info.st_mtime_ns, size)

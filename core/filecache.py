@@ -32,28 +32,39 @@ import os
 
 from .app import file_fields
 from .errors import HTTPError
-from .files import decode_name
+from .files import decode_name, read_whole
 from .response import SERVER, STATUS_LINES, Response, date_field, serialize_head
 
 # Fields that can change how a file is answered (RFC 9110 §12.5.3, §13, §14).
-FILE_ANSWER_FIELDS = (b"range", b"if-range", b"if-match", b"if-none-match",
-                      b"if-modified-since", b"if-unmodified-since", b"accept-encoding")
+# The first three are what browsers send; an answer that depends on them is
+# remembered per entry, keyed on their values.  The others (ranges, the
+# preconditions of writes) are rare on this path and go to app.handle.
+ACCEPT_ENCODING, IF_NONE_MATCH, IF_MODIFIED_SINCE = b"accept-encoding", b"if-none-match", b"if-modified-since"
+OTHER_ANSWER_FIELDS = (b"range", b"if-range", b"if-match", b"if-unmodified-since")
 FILES = b"/files/"
 M_GET, M_HEAD = b"GET", b"HEAD"
 # Resolve a cached name through FileRoot again after this long.
 REVALIDATE_SECONDS = 1.0
 # Entries per worker; each holds an open descriptor.
 MAX_ENTRIES = 1024
-HEAD_PREFIX = STATUS_LINES[200] + SERVER
+# Answers remembered per entry (distinct Accept-Encoding / validator values).
+MAX_ANSWERS = 8
+# A file this small is read into memory once, and sent with its head in one
+# send() instead of send() + sendfile(); the bytes kept so, per worker.
+SMALL_FILE_BYTES = 64 * 1024
+MAX_KEPT_BYTES = 16 * 1024 * 1024
+# A key's answer that app.handle must give every time (kept so it is not worked out again).
+UNCACHEABLE = None
 
 
-def head_after_date(fields, size) -> bytes:
-    """The keep-alive head of a 200 with these fields, after HEAD_PREFIX and the Date line."""
+def head_after_date(status, fields, length) -> bytes:
+    """The keep-alive head of a response, after its status line, Server and Date lines."""
     date = date_field()     # read once: the second may tick between two reads
-    head = serialize_head(Response(200, fields, fd=0, length=size), True, date)
-    if not head.startswith(HEAD_PREFIX + date):
+    head = serialize_head(Response(status, fields, fd=0, length=length), True, date)
+    prefix = STATUS_LINES[status] + SERVER + date
+    if not head.startswith(prefix):
         raise AssertionError("response head layout changed; update core/filecache.py")
-    return head[len(HEAD_PREFIX) + len(date):]
+    return head[len(prefix):]
 
 
 def cache_key(target: bytes) -> bytes:
@@ -80,34 +91,92 @@ def _plain(target: bytes) -> bool:
     return b"%" not in target and b"/." not in target and b"//" not in target
 
 
-def may_change_file_answer(headers) -> bool:
-    """Whether a request carries a field that can change how a file is answered.
+def answer_key(headers):
+    """What of a request's fields decides a file's answer: None for none, False when app.handle must.
 
-    Lengths first: compiled, that is a C comparison, and most fields (Host,
-    User-Agent, Accept) are ruled out without a call.
+    Else (Accept-Encoding, If-None-Match, If-Modified-Since), each a value
+    or None.  Lengths first: compiled, that is a C comparison, and most
+    fields (Host, User-Agent, Accept) are ruled out without a call.  A field
+    given twice is left to app.handle, which reads list fields as one.
     """
+    accept_encoding = if_none_match = if_modified_since = None
     for header in headers:
         name = header[0]
-        for wanted in FILE_ANSWER_FIELDS:
-            if len(name) == len(wanted) and name.lower() == wanted:
-                return True
-    return False
+        size = len(name)
+        if size == 15 and name.lower() == ACCEPT_ENCODING:
+            if accept_encoding is not None:
+                return False
+            accept_encoding = header[1]
+        elif size == 13 and name.lower() == IF_NONE_MATCH:
+            if if_none_match is not None:
+                return False
+            if_none_match = header[1]
+        elif size == 17 and name.lower() == IF_MODIFIED_SINCE:
+            if if_modified_since is not None:
+                return False
+            if_modified_since = header[1]
+        elif (size == 5 or size == 8 or size == 19) and name.lower() in OTHER_ANSWER_FIELDS:
+            return False
+    if accept_encoding is None and if_none_match is None and if_modified_since is None:
+        return None
+    return accept_encoding, if_none_match, if_modified_since
+
+
+class Answer:
+    """One answer of an entry, as app.handle gives it: status, head after Date, and the content.
+
+    The content is the entry's descriptor or one it holds (fd >= 0, sent
+    with sendfile), bytes (a gzip copy), or nothing (a 304).  copy: the gzip
+    copy of app's GzipCache the answer relies on (its body, or the copy
+    whose ETag a 304 confirms), or None.
+    """
+
+    def __init__(self, entry, response, copy):
+        self.entry = entry
+        self.copy = copy
+        self.status = response.status
+        self.fields = response.fields
+        self.fd = response.fd
+        self.body = None if response.fd >= 0 else response.body
+        self.length = response.length
+        self.prefix = STATUS_LINES[response.status] + SERVER
+        self.head_rest = head_after_date(response.status, response.fields, response.length)
+
+    def response(self, head_only):
+        """This answer as a Response of its own (a connection about to close, HTTP/1.0)."""
+        if self.fd >= 0:
+            response = Response(self.status, self.fields, fd=os.dup(self.fd), length=self.length)
+        else:
+            response = Response(self.status, self.fields, self.body)
+        response.head_only = head_only
+        return response
 
 
 class FileEntry:
     """One cached file: see the module docstring for who may close its descriptor, and when."""
 
-    def __init__(self, path, fd, info, resolved_at):
-        self.path = path            # bytes, as requested (symlinks not resolved): what same_file stats
-        self.fd = fd
+    def __init__(self, opened, resolved_at, keep_bytes):
+        info = opened.info
+        self.path = os.fsencode(opened.requested_path)  # as requested (symlinks not resolved): what same_file stats
+        self.real_path = opened.path
+        self.info = info
+        self.fd = opened.fd
         self.dev, self.ino, self.size, self.mtime_ns = info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
-        # The fields app.handle gives this file (ETag, Last-Modified, ...):
-        # they change only with size and mtime, and then the entry is replaced.
-        self.fields = file_fields(info)
-        self.head_rest = head_after_date(self.fields, info.st_size)
         self.resolved_at = resolved_at
-        self.users = 0              # responses sending from fd
-        self.retired = False        # out of the cache: fd closes when users falls to 0
+        self.users = 0              # responses sending from fd (or a descriptor in held_fds)
+        self.retired = False        # out of the cache: fds close when users falls to 0
+        self.held_fds = []          # other descriptors answers send from (a name.gz beside it)
+        # The answer to a request with none of the fields that change it:
+        # the fields app.handle gives this file (ETag, Last-Modified, ...).
+        fields = file_fields(info)
+        content = read_whole(self.fd, info.st_size) if keep_bytes else None
+        if content is not None and len(content) == info.st_size:
+            self.kept_bytes = len(content)
+            self.plain = Answer(self, Response(200, fields, content), None)
+        else:
+            self.kept_bytes = 0
+            self.plain = Answer(self, Response(200, fields, fd=self.fd, length=info.st_size), None)
+        self.answers = {}           # answer_key -> Answer, or UNCACHEABLE
 
     def acquire(self):
         self.users += 1
@@ -116,36 +185,88 @@ class FileEntry:
     def release(self):
         self.users -= 1
         if self.users == 0 and self.retired:
-            os.close(self.fd)
+            self.close()
 
     def retire(self):
-        """Out of the cache: close the descriptor now, or when its last user releases it."""
+        """Out of the cache: close the descriptors now, or when their last user releases them."""
         self.retired = True
         if self.users == 0:
-            os.close(self.fd)
+            self.close()
+
+    def close(self):
+        os.close(self.fd)
+        for fd in self.held_fds:
+            os.close(fd)
 
 
 class FileCache:
     """One worker's entries, keyed by cache_key, oldest first; stats through the worker's IO."""
 
-    def __init__(self, files, io):
-        self.files = files
+    def __init__(self, app, io):
+        self.app = app
         self.io = io
         self.entries = {}
+        self.kept_bytes = 0         # of small files' content, in their entries
 
     def lookup(self, request, now):
-        """The entry answering request, or None when app.handle must answer it.
+        """The answer to request from a cached file, or None when app.handle must answer it.
 
-        Only a GET or HEAD of /files/{name} with no body, no query and no
-        field that changes the answer takes this path.
+        Only a GET or HEAD of /files/{name} with no body and no query takes
+        this path, and only while its answer depends on nothing but the file
+        and the fields of answer_key.
         """
         method = request.method
         if (method != M_GET and method != M_HEAD) or request.chunked or request.content_length != 0:
             return None
         target = request.target
-        if not target.startswith(FILES) or b"?" in target or may_change_file_answer(request.headers):
+        if not target.startswith(FILES) or b"?" in target:
             return None
-        return self.entry_for(target, now)
+        key = answer_key(request.headers)
+        if key is False:
+            return None
+        entry = self.entry_for(target, now)
+        if entry is None:
+            return None
+        if key is None:
+            return entry.plain
+        answer = entry.answers.get(key, False)
+        if answer is False:
+            return self.remember(entry, key, request)
+        # An answer made from a gzip copy holds while app's GzipCache keeps
+        # that copy (asking also keeps the cache's order of use as it is).
+        if answer is not None and answer.copy is not None and \
+                self.app.gzip_cache.get(entry.real_path, entry.fd, entry.info) is not answer.copy:
+            del entry.answers[key]
+            return self.remember(entry, key, request)
+        return answer
+
+    def remember(self, entry, key, request):
+        """Work out entry's answer for key as app.handle does, and keep it if it can be kept.
+
+        It can while it depends only on the file and the key: app picks the
+        representation (the file, a name.gz beside it, a gzip copy) and the
+        status (200 or 304) from the same fields every time.  A name.gz or a
+        gzip copy is kept for as long as the entry (a second at most, see
+        REVALIDATE_SECONDS), so a sibling that appears or changes is seen
+        within that second, as nginx's open_file_cache_valid 1s sees it.
+        """
+        if len(entry.answers) >= MAX_ANSWERS:
+            return UNCACHEABLE
+        opened, copies = [], []
+        try:
+            response = self.app.file_answer(request, entry.fd, entry.info, entry.real_path, opened, copies)
+        except HTTPError:
+            response = None
+        answer = UNCACHEABLE
+        if response is not None:
+            answer = Answer(entry, response, copies[0] if copies else None)
+        for fd in opened:
+            if answer is not UNCACHEABLE and fd == answer.fd:
+                entry.held_fds.append(fd)
+            else:
+                os.close(fd)
+        entry.answers[key] = answer
+        return answer
 
     def entry_for(self, target, now):
         """The entry for /files/{name} if the file is unchanged, else a fresh one, else None."""
@@ -158,19 +279,30 @@ class FileCache:
             if now - entry.resolved_at < REVALIDATE_SECONDS and \
                     self.io.same_file(entry.path, entry.dev, entry.ino, entry.size, entry.mtime_ns):
                 return entry
-            del self.entries[key]
-            entry.retire()
+            self.drop(key)
         try:
-            opened = self.files.open_for_reading(target[len(FILES):])
+            opened = self.app.files.open_for_reading(target[len(FILES):])
         except HTTPError:
             return None         # app.handle gives the answer (404, 403, ...)
-        entry = FileEntry(os.fsencode(opened.requested_path), opened.fd, opened.info, now)
+        size = opened.info.st_size
+        entry = FileEntry(opened, now, 0 < size <= SMALL_FILE_BYTES and self.kept_bytes + size <= MAX_KEPT_BYTES)
+        self.kept_bytes += entry.kept_bytes
         if len(self.entries) >= MAX_ENTRIES:
-            self.entries.pop(next(iter(self.entries))).retire()     # the oldest goes
+            self.drop(next(iter(self.entries)))     # the oldest goes
         self.entries[key] = entry
         return entry
 
+    def drop(self, key):
+        entry = self.entries.pop(key)
+        self.kept_bytes -= entry.kept_bytes
+        entry.retire()
+
+    def expire(self, now):
+        """Drop the entries due to be resolved again: their descriptors and answers go now."""
+        for key in [key for key, entry in self.entries.items()
+                    if now - entry.resolved_at >= REVALIDATE_SECONDS]:
+            self.drop(key)
+
     def close(self):
-        for entry in self.entries.values():
-            entry.retire()
-        self.entries.clear()
+        for key in list(self.entries):
+            self.drop(key)

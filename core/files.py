@@ -271,7 +271,7 @@ class GzipCache:
         now = self._clock()
         if self._recently_evicted(path, now) or not self._afford(info.st_size, now):
             return None
-        data = _read_whole(fd, info.st_size)
+        data = read_whole(fd, info.st_size)
         after = os.fstat(fd)
         if data is None or (after.st_size, after.st_mtime_ns) != (info.st_size, info.st_mtime_ns):
             return None             # written to while we read: send it as it is, cache nothing
@@ -313,7 +313,8 @@ class GzipCache:
         self._total -= self._cost(self._entries.pop(path)[2])
 
 
-def _read_whole(fd: int, size: int):
+def read_whole(fd: int, size: int):
+    """The first size bytes of the file open as fd (pread: its offset is left alone), None if shorter."""
     parts, offset = [], 0
     while offset < size:
         data = os.pread(fd, size - offset, offset)

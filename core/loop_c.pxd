@@ -6,14 +6,14 @@ cimport cython
 ctypedef long long int64
 from core._parser_c cimport RequestParser, Request
 from core._io_c cimport IO, OutQueue
-from core.filecache_c cimport FileCache, FileEntry
+from core.filecache_c cimport Answer, FileCache, FileEntry
 
 cdef unsigned int READ, WRITE, READABLE
 cdef Py_ssize_t HIGH_WATER
 cdef long long SENDFILE_CHUNK
 cdef int SWEEP_MS, STOPPING_MS, EVENTS_PER_TURN
 cdef double EMFILE_PAUSE
-cdef bytes M_GET, M_HEAD, V10, V11, HEAD_PREFIX
+cdef bytes M_GET, M_HEAD, V10, V11
 cdef object NEED_DATA, END_OF_MESSAGE
 cdef int IDLE, HEAD, BODY, SENDING, LINGER
 
@@ -24,7 +24,8 @@ cdef class Connection:
     cdef public RequestParser parser
     cdef public OutQueue out
     cdef public int file_fd
-    cdef public FileEntry file_entry, pending_entry
+    cdef public FileEntry file_entry
+    cdef public Answer pending_answer
     cdef public long long file_off, file_left
     cdef public object request, body_sink, pending, committing
     cdef public bint closing, peer_closed, linger_after, lingering, yielded, scheduled
@@ -64,12 +65,12 @@ cdef class EventLoop:
     cdef on_readable(self, Connection conn)
     @cython.locals(parser=RequestParser, budget=int)
     cdef process(self, Connection conn)
-    @cython.locals(entry=FileEntry)
+    @cython.locals(answer=Answer)
     cdef start_request(self, Connection conn, Request request)
     @cython.locals(second=long)
     cdef bytes current_date(self)
     cdef refuse_before_body(self, Connection conn, Request request, object response)
-    @cython.locals(request=Request, entry=FileEntry, keep_alive=bint, out=OutQueue)
+    @cython.locals(request=Request, answer=Answer, entry=FileEntry, keep_alive=bint, out=OutQueue)
     cdef end_of_request(self, Connection conn)
     cdef commit_done(self, Connection conn, object response)
     cdef fail(self, Connection conn, object error)

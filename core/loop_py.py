@@ -37,7 +37,6 @@ from .committer import Committer
 from .errors import HTTPError, ParseError
 from .events import END_OF_MESSAGE, NEED_DATA
 from .files import Upload
-from .filecache import HEAD_PREFIX
 from .implementation import load
 from .response import CONTINUE, Response, date_field, error_response, response_for, serialize_head
 from .timeouts import BODY, HEAD, IDLE, LINGER, SENDING, expiry_status, timeout_for
@@ -78,7 +77,7 @@ class Connection:
         self.request = None         # the request whose body is being read
         self.body_sink = None       # Upload, or None to discard the body
         self.pending = None         # response to send once the body is read...
-        self.pending_entry = None   # ...or the cached file that answers it
+        self.pending_answer = None  # ...or a cached file's answer (its entry acquired)
         self.closing = False        # close once everything queued has been sent
         self.peer_closed = False
         self.events = READ
@@ -103,7 +102,7 @@ class EventLoop:
         self.io = _io.IO(listener)
         self.listen_fd = listener.fileno()
         self.connections = {}
-        self.file_cache = _filecache.FileCache(app.files, self.io)
+        self.file_cache = _filecache.FileCache(app, self.io)
         self.committer = Committer()
         self.commit_fd = self.committer.fd
         self.timeouts = [timeout_for(phase, limits) for phase in range(LINGER + 1)]    # by phase
@@ -274,9 +273,10 @@ class EventLoop:
 
     def start_request(self, conn, request):
         conn.request = request
-        entry = self.file_cache.lookup(request, self.now)
-        if entry is not None:
-            conn.pending_entry = entry.acquire()   # released once answered (or abandoned)
+        answer = self.file_cache.lookup(request, self.now)
+        if answer is not None:
+            answer.entry.acquire()      # released once answered (or abandoned)
+            conn.pending_answer = answer
             return
         try:
             result = self.app.handle(request)
@@ -313,29 +313,31 @@ class EventLoop:
         self.respond(conn, response, False, False)
 
     def end_of_request(self, conn):
-        request, sink, response, entry = conn.request, conn.body_sink, conn.pending, conn.pending_entry
-        conn.request = conn.body_sink = conn.pending = conn.pending_entry = None
+        request, sink, response, answer = conn.request, conn.body_sink, conn.pending, conn.pending_answer
+        conn.request = conn.body_sink = conn.pending = conn.pending_answer = None
         conn.requests += 1
         conn.phase = SENDING    # a response is due: the idle clock restarts once it is sent
         keep_alive = request.keep_alive and conn.requests < self.max_keepalive_requests
-        if entry is not None:
+        if answer is not None:
+            entry = answer.entry
             if keep_alive and request.version == V11:
                 out = conn.out
-                out.append(HEAD_PREFIX)
+                out.append(answer.prefix)
                 out.append(self.current_date())
-                out.append(entry.head_rest)
-                if request.method == M_GET and entry.size > 0:
-                    conn.file_fd = entry.fd
+                out.append(answer.head_rest)
+                if request.method == M_GET and answer.fd >= 0 and answer.length > 0:
+                    conn.file_fd = answer.fd
                     conn.file_entry = entry         # the reference goes with it
                     conn.file_off = 0
-                    conn.file_left = entry.size
+                    conn.file_left = answer.length
                 else:
+                    if request.method == M_GET and answer.body is not None:
+                        out.append(answer.body)
                     entry.release()
-                self.log(conn, request, 200, entry.size)
+                self.log(conn, request, answer.status, answer.length)
                 return
             # Closing after this one (or HTTP/1.0): the general path says so in the head.
-            response = Response(200, entry.fields, fd=os.dup(entry.fd), length=entry.size)
-            response.head_only = request.method == M_HEAD
+            response = answer.response(request.method == M_HEAD)
             entry.release()
         if sink is not None:
             # Committed off the loop; commit_done answers.  Nothing more is
@@ -368,9 +370,9 @@ class EventLoop:
             conn.body_sink.abort()
             conn.body_sink = None
         self.release_file(conn)
-        if conn.pending_entry is not None:
-            conn.pending_entry.release()
-            conn.pending_entry = None
+        if conn.pending_answer is not None:
+            conn.pending_answer.entry.release()
+            conn.pending_answer = None
         pending, conn.pending = conn.pending, None
         if pending is not None and pending.fd >= 0:
             os.close(pending.fd)
@@ -501,6 +503,7 @@ class EventLoop:
         if orphaned(self.parent):
             self.stopping = True
         now = self.now
+        self.file_cache.expire(now)
         for conn in self.connections.values():
             # Idle for a whole sweep: give back the buffers, so an idle
             # keep-alive connection costs a few hundred bytes, not pages.

@@ -510,7 +510,7 @@ def test_head_after_date_across_a_second_boundary(monkeypatch):
     monkeypatch.setattr(time, "time", lambda: next(clock))
     monkeypatch.setattr(core.response, "_date_second", -1)
     info = os.stat(__file__)
-    head = core.filecache.head_after_date(file_fields(info), 1234)
+    head = core.filecache.head_after_date(200, file_fields(info), 1234)
     assert isinstance(head, bytes) and head.endswith(b"\r\n\r\n")
     assert b"Content-Length: 1234\r\n" in head and b"Date:" not in head
 
