@@ -4,18 +4,19 @@ Both send loops call this module; it never touches a socket.  ``handle``
 returns a Response, or for an upload an ``Upload`` that the connection feeds
 with the body and then ``finish``es.
 
-Files are answered as nginx answers them: ETag and Last-Modified, the
-conditional requests of RFC 9110 §13, one byte range (§14), and gzip -- a
-name.gz lying beside the file, else a compressed copy cached in memory.  The
-rules are in conditional.py; this module picks the representation and the
-status.
+Files are answered as nginx answers them: a Content-Type by extension
+(mediatypes.py), ETag and Last-Modified, the conditional requests of RFC 9110
+§13, one byte range (§14), and compression -- a name.br or name.gz lying
+beside the file, whichever Accept-Encoding prefers (br on a tie), else a gzip
+copy cached in memory.  The rules are in conditional.py and encoding.py; this
+module picks the representation and the status.
 """
 import gzip
 import os
 
 from .conditional import (UNSATISFIABLE, byte_range, field, http_date, if_range_holds,
                           precondition_status, validators)
-from .encoding import accepts_gzip
+from .encoding import accepts_gzip, preferred_codings
 from .errors import HTTPError
 from .files import GzipCache, Upload
 from .mediatypes import already_compressed
@@ -23,29 +24,46 @@ from .limits import DEFAULT_LIMITS
 from .response import Response, error_response
 
 TEXT = (b"Content-Type", b"text/plain")
-OCTETS = (b"Content-Type", b"application/octet-stream")
+OCTETS = b"application/octet-stream"
+# A browser must not guess another type than the one given (a text file
+# sniffed as HTML runs its scripts): https://fetch.spec.whatwg.org/#x-content-type-options-header
+NOSNIFF = (b"X-Content-Type-Options", b"nosniff")
 VARY = (b"Vary", b"Accept-Encoding")
-GZIP = (b"Content-Encoding", b"gzip")
+GZIP = b"gzip"
+# The codings a file may lie beside the file in, preferred first on a tie:
+# brotli's output is the smaller (RFC 7932).
+SIBLING_SUFFIXES = {b"br": ".br", b"gzip": ".gz"}
 ACCEPT_RANGES = (b"Accept-Ranges", b"bytes")
 READ_METHODS = (b"GET", b"HEAD")
 # The preconditions that apply to an upload (If-Modified-Since is for GET/HEAD only).
 WRITE_PRECONDITIONS = (b"if-match", b"if-none-match", b"if-unmodified-since")
 
 
-def file_fields(info, tag=None, gzipped=False) -> list:
-    """The fields of a 200 for a file (info: its stat result).
+def file_fields(info, tag=None, coding=None, sent=None) -> list:
+    """The fields of a 200 for a file (info: its files.FileInfo).
 
     app.handle and the compiled loop's cached heads both build their fields
-    here, so the two paths cannot answer differently.  Vary is on every file
-    response: whether a file is sent compressed always depends on
-    Accept-Encoding, as a name.gz may lie beside any file.  Accept-Ranges
-    only where ranges of these very bytes are served: a Range request gets
-    the file as it is, never a part of its gzip form.
+    here, from info alone, so the two paths cannot answer differently: the
+    Content-Type it carries (also when a compressed form is sent: that is
+    still the same representation, §8.4), nosniff, and the root's
+    Cache-Control.  coding: the Content-Encoding when a compressed form is
+    sent; sent: the stat of the sibling (name.br, name.gz) sent instead,
+    whose own validators go out.  Vary is on every file response: whether a
+    file is sent compressed always depends on Accept-Encoding, as a sibling
+    may lie beside any file.  Accept-Ranges only where ranges of these very
+    bytes are served: a Range request gets the file as it is, never a part
+    of its compressed form.  A plain stat result (no FileInfo) is labelled
+    application/octet-stream.
     """
-    file_etag, modified = validators(info)
-    fields = [OCTETS, GZIP] if gzipped else [OCTETS]
+    file_etag, modified = validators(info if sent is None else sent)
+    fields = [(b"Content-Type", getattr(info, "content_type", OCTETS)), NOSNIFF]
+    if coding is not None:
+        fields.append((b"Content-Encoding", coding))
     fields += [(b"ETag", tag or file_etag), (b"Last-Modified", http_date(modified))]
-    if not gzipped:
+    cache_control = getattr(info, "cache_control", None)
+    if cache_control is not None:
+        fields.append((b"Cache-Control", cache_control))
+    if coding is None:
         fields.append(ACCEPT_RANGES)
     fields.append(VARY)
     return fields
@@ -139,7 +157,7 @@ class App:
     def file_answer(self, request, fd, info, path, opened, copies=None) -> Response:
         """The answer to GET or HEAD of the file open as fd (info: its fstat, path: its real path).
 
-        Descriptors it opens (a name.gz beside the file) are appended to
+        Descriptors it opens (a name.br or name.gz beside the file) are appended to
         opened, and the gzip copy it relied on, if any, to copies.
         core/filecache.py remembers these answers, keyed on the fields they
         depend on, so this is the one place that decides them.
@@ -149,32 +167,41 @@ class App:
         range_value = field(request, b"range") if request.method == b"GET" else None
         tag, modified = validators(info)
         fields, body, body_fd, length = None, None, fd, size
-        # RFC 9110 §12.5.3: gzip when accepted, but a Range request gets the
-        # file as it is: a part of a compressed form is of no use to anyone;
-        # nor is gzip of a format that is compressed already (a .gz included).
-        if range_value is None and not already_compressed(path) \
-                and accepts_gzip(field(request, b"accept-encoding")):
-            sibling = self.files.open_gzip_sibling(path)
-            if sibling is not None:
-                body_fd, gz_info = sibling
-                opened.append(body_fd)
-                (tag, modified), length = validators(gz_info), gz_info.st_size
-                fields = file_fields(gz_info, tag, gzipped=True)
-            else:
-                body = self.gzip_cache.get(path, fd, info)
-                if body is not None:
-                    if copies is not None:
-                        copies.append(body)
-                    # Weak: the bytes depend on the zlib version and level, not
-                    # only on the file, so only their meaning is promised (§8.8.1).
-                    tag = b'W/"%x-%x-gzip"' % (info.st_mtime_ns, size)
-                    fields = file_fields(info, tag, gzipped=True)
+        # RFC 9110 §12.5.3: compressed when accepted, but a Range request gets
+        # the file as it is: a part of a compressed form is of no use to
+        # anyone; nor is compressing a format that is compressed already (a
+        # .gz or .br included).  A sibling in the coding the client prefers
+        # goes out as it lies; else, for gzip, a copy compressed in memory.
+        if range_value is None and not already_compressed(path):
+            for coding in preferred_codings(field(request, b"accept-encoding"), SIBLING_SUFFIXES):
+                sibling = self.files.open_sibling(path, SIBLING_SUFFIXES[coding])
+                if sibling is not None:
+                    body_fd, sent = sibling
+                    opened.append(body_fd)
+                    (tag, modified), length = validators(sent), sent.st_size
+                    fields = file_fields(info, tag, coding, sent)
+                    break
+                if coding == GZIP:
+                    body = self.gzip_cache.get(path, fd, info)
+                    if body is not None:
+                        if copies is not None:
+                            copies.append(body)
+                        # Weak: the bytes depend on the zlib version and level, not
+                        # only on the file, so only their meaning is promised (§8.8.1).
+                        tag = b'W/"%x-%x-gzip"' % (info.st_mtime_ns, size)
+                        fields = file_fields(info, tag, GZIP)
+                        break
         if fields is None:
             fields = file_fields(info, tag)
         status = precondition_status(request, tag, modified, safe=True)
         if status == 304:
-            # RFC 9110 §15.4.5: the validators and Vary of the 200, no content.
-            return Response(304, [(b"ETag", tag), (b"Last-Modified", http_date(modified)), VARY])
+            # RFC 9110 §15.4.5: the validators, Cache-Control and Vary of the 200, no content.
+            fields = [(b"ETag", tag), (b"Last-Modified", http_date(modified))]
+            cache_control = getattr(info, "cache_control", None)
+            if cache_control is not None:
+                fields.append((b"Cache-Control", cache_control))
+            fields.append(VARY)
+            return Response(304, fields)
         if status == 412:
             raise HTTPError(412, "precondition failed: the file is not in the state the request expects",
                             close=False)

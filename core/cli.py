@@ -25,6 +25,8 @@ def parse_args(argv=None):
                         help="worker processes sharing the port (default: number of CPUs)")
     parser.add_argument("--access-log", nargs="?", const="-", default=None, metavar="FILE",
                         help="log each response in the Common Log Format to FILE (default: stderr)")
+    parser.add_argument("--cache-control", default=None, metavar="VALUE",
+                        help="Cache-Control of file responses (200, 206, 304), e.g. 'max-age=3600' (default: none)")
     parser.add_argument("--graceful-timeout", type=float, default=30.0,
                         help="seconds a stopping worker lets in-flight responses finish (default 30)")
     limits = parser.add_argument_group("limits and timeouts (see core/limits.py)")
@@ -40,6 +42,12 @@ def parse_args(argv=None):
         parser.error(f"--workers must be at least 1, not {args.workers}")
     if not os.path.isdir(args.directory):
         parser.error(f"--directory {args.directory!r} is not a directory")
+    # RFC 9110 §5.5: a field value is visible ASCII, spaces and tabs (no CR or LF to split the head).
+    if args.cache_control is not None and not (args.cache_control.strip(" \t") and args.cache_control.isascii()
+                                               and args.cache_control.replace("\t", " ").isprintable()):
+        parser.error(f"--cache-control {args.cache_control!r} is not a field value (visible ASCII)")
+    if args.cache_control is not None:
+        args.cache_control = args.cache_control.strip(" \t")
     values = {field.name: getattr(args, field.name) for field in dataclasses.fields(Limits)}
     bad = [name for name, value in values.items() if value <= 0]
     if bad:

@@ -11,13 +11,16 @@ from collections import OrderedDict, namedtuple
 from urllib.parse import unquote_to_bytes
 
 from .errors import HTTPError
+from .mediatypes import media_type
 
 
 class FileRoot:
     """The directory that /files/{name} maps onto."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, cache_control=None):
         self.root = os.path.realpath(directory)
+        # --cache-control: the Cache-Control of every file response, or None.
+        self.cache_control = None if cache_control is None else cache_control.encode("latin-1")
         if not os.path.isdir(self.root):
             raise NotADirectoryError(directory)
         self._root_prefix = self.root.rstrip(os.sep) + os.sep
@@ -55,15 +58,18 @@ class FileRoot:
             raise HTTPError(404, "a name ending in / is not a file", close=False)
         real = self.real_path(name)
         fd, info = open_regular(real)
-        return OpenFile(fd, info, real, self.path(name))
+        # Typed by the name as requested, as nginx types a URI: a link
+        # index.html -> blob is HTML.
+        return OpenFile(fd, FileInfo(info, media_type(name).encode(), self.cache_control),
+                        real, self.path(name))
 
-    def open_gzip_sibling(self, path: str):
-        """(fd, stat result) of the regular file path + ".gz", or None.
+    def open_sibling(self, path: str, suffix: str):
+        """(fd, stat result) of the regular file path + suffix (".gz", ".br"), or None.
 
         Its real path is checked like any other, so a name.gz that links out
         of the directory is never served; nor is anything but a regular file.
         """
-        sibling = os.path.realpath(path + ".gz")
+        sibling = os.path.realpath(path + suffix)
         if not sibling.startswith(self._root_prefix):
             return None
         try:
@@ -113,8 +119,26 @@ class FileRoot:
 
 
 OpenFile = namedtuple("OpenFile", "fd info path requested_path")
-OpenFile.__doc__ = """A regular file open for reading: descriptor, fstat result, real path, and
+OpenFile.__doc__ = """A regular file open for reading: descriptor, FileInfo, real path, and
 the path as requested (symlinks not resolved), which the file cache stat()s."""
+
+
+class FileInfo:
+    """An open file's fstat fields that its answers depend on, and how it is labelled.
+
+    The answer's fields are built from this alone (app.file_fields), by
+    app.handle and by the file cache, which keeps it with its entry: so its
+    Content-Type (by the name as requested, core/mediatypes.py) and the
+    root's Cache-Control travel with it, and the two paths cannot differ.
+    """
+    __slots__ = ("st_mode", "st_dev", "st_ino", "st_size", "st_mtime", "st_mtime_ns",
+                 "content_type", "cache_control")
+
+    def __init__(self, info, content_type: bytes, cache_control=None):
+        self.st_mode, self.st_dev, self.st_ino = info.st_mode, info.st_dev, info.st_ino
+        self.st_size, self.st_mtime, self.st_mtime_ns = info.st_size, info.st_mtime, info.st_mtime_ns
+        self.content_type = content_type
+        self.cache_control = cache_control
 
 
 def decode_name(raw_name: bytes) -> bytes:

@@ -12,7 +12,7 @@ LOOP_MODULES = ("loop_c", "loop_py")
 loop_module, COMPILED = load(*LOOP_MODULES)
 
 def serve_forever(args):
-    app = App(FileRoot(args.directory), args.limits)
+    app = App(FileRoot(args.directory, args.cache_control), args.limits)
     if args.access_log:
         app.access_log = AccessLog(args.access_log)
 

@@ -14,6 +14,7 @@ import random
 
 import pytest
 
+from brotli_stored import compress_stored
 from rawhttp import Client, build_request, read_reply
 
 pytestmark = pytest.mark.servers("core", "core-py")
@@ -25,6 +26,10 @@ FILES = {
     "site.css": TEXT.upper(),                                # a site.css.gz lies beside it
     "photo.png": TEXT,                                       # already compressed: never gzipped
     "empty.txt": b"",
+    "index.html": TEXT,                                      # a site.html.br lies beside it
+    "app.js": TEXT.lower(),                                  # app.js.br and app.js.gz beside it
+    "PAGE.HTML": TEXT,                                       # its type whatever the case
+    "module.mjs": b"export const answer = 42;\n",
 }
 BROWSER = [
     ("Accept", "text/css,*/*;q=0.1"),
@@ -42,6 +47,9 @@ def files(server):
     for name, data in FILES.items():
         (server.directory / name).write_bytes(data)
     (server.directory / "site.css.gz").write_bytes(gzip.compress(FILES["site.css"], mtime=0))
+    (server.directory / "index.html.br").write_bytes(compress_stored(FILES["index.html"]))
+    (server.directory / "app.js.br").write_bytes(compress_stored(FILES["app.js"]))
+    (server.directory / "app.js.gz").write_bytes(gzip.compress(FILES["app.js"], mtime=0))
     return server
 
 
@@ -86,7 +94,8 @@ def validators(server, name, accept_encoding):
     return answer.headers["etag"], answer.headers["last-modified"]
 
 
-ACCEPT_ENCODINGS = [None, "gzip", "gzip, deflate, br, zstd", "identity", "gzip;q=0", "*", "br"]
+ACCEPT_ENCODINGS = [None, "gzip", "gzip, deflate, br, zstd", "identity", "gzip;q=0", "*", "br",
+                    "br;q=0.5, gzip", "br;q=0"]
 
 
 @pytest.mark.parametrize("name", sorted(FILES))
@@ -102,7 +111,8 @@ def test_accept_encoding(files, name, method, accept_encoding):
 def test_if_none_match_of_either_representation(files, name, accept_encoding):
     identity_tag, modified = validators(files, name, "identity")
     gzip_tag, _ = validators(files, name, "gzip")
-    for tag in {identity_tag, gzip_tag}:
+    br_tag, _ = validators(files, name, "br")
+    for tag in {identity_tag, gzip_tag, br_tag}:
         headers = [("Accept-Encoding", accept_encoding), ("If-None-Match", tag)]
         answer = same_answer(files, "GET", name, headers)
         current = validators(files, name, accept_encoding)[0]
@@ -112,7 +122,7 @@ def test_if_none_match_of_either_representation(files, name, accept_encoding):
     same_answer(files, "HEAD", name, [("If-None-Match", '"nope"'), ("If-Modified-Since", modified)])
 
 
-@pytest.mark.parametrize("name", ["page.txt", "site.css", "random.bin"])
+@pytest.mark.parametrize("name", ["page.txt", "site.css", "random.bin", "index.html", "app.js"])
 def test_a_browser_request_and_its_revalidation(files, name):
     first = same_answer(files, "GET", name, BROWSER)
     assert first.status == 200
