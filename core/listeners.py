@@ -12,7 +12,9 @@ Sources, in the order server.py tries them:
     no child reads them again;
   * --fd N: a listening socket the parent process left open for us;
   * --uds PATH: a unix socket, for running behind nginx or caddy;
-  * --host/--port: TCP.
+  * --host/--port: TCP, one SO_REUSEPORT socket per worker (see tcp()).
+A single socket (the first three) is shared by all workers, each watching
+it with EPOLLEXCLUSIVE so that a connection wakes one worker, not all.
 """
 import os
 import socket
@@ -26,22 +28,39 @@ class ListenerError(Exception):
     """A listener that cannot be had; the message is the one line the CLI prints."""
 
 
-def tcp(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on (host, port), shared by every worker.
+def tcp(host: str, port: int, count: int = 1) -> list:
+    """count listening TCP sockets on (host, port) sharing it with SO_REUSEPORT: one per worker.
 
-    No SO_REUSEPORT: binding fails when anyone already listens on the port --
-    including another core, which would otherwise silently share it with us.
+    The kernel spreads new connections over them by hash, evenly.  (One
+    socket shared by every worker, registered with EPOLLEXCLUSIVE, measured
+    as cheap per request, but an idle worker that is woken first takes every
+    connection made while the others are idle: all keep-alive clients can end
+    up on one worker.)  The supervisor keeps them all, and worker i inherits
+    socket i, its replacement too: a worker that exits never closes one.
+
+    A probe bound first without SO_REUSEPORT makes the bind fail when anyone
+    already listens on the port -- including another core, whose workers
+    would otherwise silently share it with ours.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+        port = probe.getsockname()[1]
+    sockets = []
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(BACKLOG)
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            sock.listen(BACKLOG)
     except OSError:
-        sock.close()
+        for sock in sockets:
+            sock.close()
         raise
-    return sock
+    return sockets
 
 
 def unix(path: str, mode=None) -> socket.socket:

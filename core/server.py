@@ -26,7 +26,7 @@ def open_listeners(args):
         return [listeners.inherited(args.fd)]
     if args.uds is not None:
         return [listeners.unix(args.uds, args.uds_mode)]
-    return [listeners.tcp(args.host, args.port)]
+    return listeners.tcp(args.host, args.port, args.workers)
 
 
 def serve_forever(args):

@@ -246,7 +246,7 @@ def test_a_worker_knows_its_supervisor_died_even_before_its_loop_started(tmp_pat
     if pid == 0:                        # the supervisor: start one worker, then die at once
         try:
             from core.listeners import tcp
-            Supervisor([tcp("127.0.0.1", 0)], 1, serve, 1.0).spawn()
+            Supervisor(tcp("127.0.0.1", 0), 1, serve, 1.0).spawn()
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
