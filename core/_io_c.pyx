@@ -45,7 +45,7 @@ cdef extern from "<sys/socket.h>" nogil:
         unsigned short sa_family
     int getpeername(int fd, sockaddr* addr, unsigned int* addrlen)
     enum:
-        MSG_NOSIGNAL, MSG_MORE, SOCK_NONBLOCK, SOCK_CLOEXEC, SHUT_WR
+        MSG_NOSIGNAL, MSG_MORE, SOCK_NONBLOCK, SOCK_CLOEXEC, SHUT_WR, AF_UNIX
 
 cdef extern from "<netinet/in.h>" nogil:
     enum:
@@ -174,11 +174,11 @@ cdef class IO:
         fd = accept4(self.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)
         if fd < 0:
             return -1 if errno == EAGAIN or errno == EINTR else -2
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))   # fails, harmlessly, on AF_UNIX
         return fd
 
     cpdef str peer(self, int fd):
-        """The client's IP address as text, for the access log."""
+        """The client's IP address as text, for the access log ("unix:" on a unix socket)."""
         cdef char addr[128]
         cdef char text[64]
         cdef unsigned int size = sizeof(addr)
@@ -188,6 +188,8 @@ cdef class IO:
             inet_ntop(AF_INET, &(<sockaddr_in*>addr).sin_addr, text, sizeof(text))
         elif (<sockaddr*>addr).sa_family == AF_INET6:
             inet_ntop(AF_INET6, &(<sockaddr_in6*>addr).sin6_addr, text, sizeof(text))
+        elif (<sockaddr*>addr).sa_family == AF_UNIX:
+            return "unix:"          # as nginx logs a unix-socket client
         else:
             return "-"
         return text.decode("ascii")

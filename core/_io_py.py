@@ -44,6 +44,7 @@ class IO:
         self.events = []
         self.sockets = {listener.fileno(): listener}
         self.peers = {}
+        self.tcp = listener.family != socket.AF_UNIX   # a unix socket has no Nagle to turn off
 
     def wait(self, timeout_ms):
         try:
@@ -85,10 +86,13 @@ class IO:
                 return -2
             raise
         sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         fd = sock.fileno()
         self.sockets[fd] = sock
-        self.peers[fd] = address[0]
+        if self.tcp:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.peers[fd] = address[0]
+        else:
+            self.peers[fd] = "unix:"    # as nginx logs a unix-socket client
         return fd
 
     def peer(self, fd):

@@ -14,12 +14,36 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _octal(text):
+    return int(text, 8)
+
+
+def parse_allow_ips(text):
+    """--forwarded-allow-ips: None for "*" (everyone), else a tuple of ip_network."""
+    import ipaddress
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if "*" in items:
+        return None
+    return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+
+
 def parse_args(argv=None):
     parser = OneLineParser(
         prog="python -m core",
         description="The production HTTP/1.1 server: every route of the course, fast.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=4221, help="port (default 4221; 0 picks a free one)")
+    parser.add_argument("--fd", type=int, default=None, metavar="N",
+                        help="serve the listening socket inherited as descriptor N (instead of --host/--port)")
+    parser.add_argument("--uds", default=None, metavar="PATH",
+                        help="listen on a unix socket at PATH, e.g. behind nginx (a stale socket there is replaced)")
+    parser.add_argument("--uds-mode", type=_octal, default=None, metavar="MODE",
+                        help="permissions of the --uds socket, in octal, e.g. 660 (default: from the umask)")
+    parser.add_argument("--forwarded-allow-ips", default=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
+                        metavar="IPS",
+                        help="proxies trusted to set X-Forwarded-For for the access log: comma-separated "
+                             "IPs or networks, * for any (default $FORWARDED_ALLOW_IPS or 127.0.0.1,::1; "
+                             "a --uds peer is always trusted)")
     parser.add_argument("--directory", default=".", help="directory served under /files/ (default: .)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="worker processes sharing the port (default: number of CPUs)")
@@ -48,6 +72,14 @@ def parse_args(argv=None):
         parser.error(f"--cache-control {args.cache_control!r} is not a field value (visible ASCII)")
     if args.cache_control is not None:
         args.cache_control = args.cache_control.strip(" \t")
+    if args.fd is not None and args.uds is not None:
+        parser.error("--fd and --uds both name the listener: give one")
+    if args.fd is not None and args.fd < 0:
+        parser.error(f"--fd must be a descriptor number, not {args.fd}")
+    try:
+        args.forwarded_allow_ips = parse_allow_ips(args.forwarded_allow_ips)
+    except ValueError as error:
+        parser.error(f"--forwarded-allow-ips: {error}")
     values = {field.name: getattr(args, field.name) for field in dataclasses.fields(Limits)}
     bad = [name for name, value in values.items() if value <= 0]
     if bad:
@@ -58,10 +90,14 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from .listeners import ListenerError
     from .server import serve_forever
     try:
         return serve_forever(args)
+    except ListenerError as error:
+        print(f"python -m core: {error}", file=sys.stderr)
+        return 1
     except OSError as error:
-        print(f"python -m core: cannot listen on {args.host}:{args.port}: {error.strerror or error}",
-              file=sys.stderr)
+        where = args.uds if args.uds is not None else f"{args.host}:{args.port}"
+        print(f"python -m core: cannot listen on {where}: {error.strerror or error}", file=sys.stderr)
         return 1

@@ -8,11 +8,11 @@ from core._parser_c cimport RequestParser, Request
 from core._io_c cimport IO, OutQueue
 from core.filecache_c cimport Answer, FileCache, FileEntry
 
-cdef unsigned int READ, WRITE, READABLE
+cdef unsigned int READ, WRITE, READABLE, LISTEN_EVENTS
 cdef Py_ssize_t HIGH_WATER
 cdef long long SENDFILE_CHUNK
 cdef int SWEEP_MS, STOPPING_MS, EVENTS_PER_TURN
-cdef double EMFILE_PAUSE
+cdef double EMFILE_PAUSE, STOP_IDLE_GRACE
 cdef bytes M_GET, M_HEAD, V10, V11
 cdef object NEED_DATA, END_OF_MESSAGE
 cdef int IDLE, HEAD, BODY, SENDING, LINGER

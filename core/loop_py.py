@@ -52,6 +52,9 @@ else:
 READ = 0x001                    # EPOLLIN
 WRITE = 0x004                   # EPOLLOUT
 READABLE = 0x001 | 0x008 | 0x010    # EPOLLIN | EPOLLERR | EPOLLHUP: recv tells which
+# The listener is shared by every worker: EPOLLEXCLUSIVE wakes one of them
+# for a new connection, not all (the thundering herd).
+LISTEN_EVENTS = 0x001 | 0x10000000  # EPOLLIN | EPOLLEXCLUSIVE
 # Stop parsing pipelined requests once this much is queued for sending.
 HIGH_WATER = 256 * 1024
 SENDFILE_CHUNK = 1 << 30
@@ -59,6 +62,10 @@ SENDFILE_CHUNK = 1 << 30
 # process is out of file descriptors (s).
 SWEEP_MS = 250
 STOPPING_MS = 100
+# A stopping worker (SIGTERM, or replaced by a reload) answers the next
+# request on each connection with Connection: close; a connection idle this
+# long meanwhile is closed.  Not at once: a request may be on its way.
+STOP_IDLE_GRACE = 1.0
 EMFILE_PAUSE = 0.1
 # Parser events one connection handles before the others get a turn.
 EVENTS_PER_TURN = 64
@@ -146,10 +153,12 @@ class EventLoop:
                 stopping_since = True
                 deadline = io.now() + self.graceful_timeout
                 self.set_accepting(False)
-                self.listener.close()
-                for conn in list(self.connections.values()):
-                    if conn.phase == IDLE:
-                        self.drop(conn)
+                self.listener.close()   # our copy: the supervisor keeps the socket and its queue
+                if self.timeouts[IDLE] > STOP_IDLE_GRACE:
+                    self.timeouts[IDLE] = STOP_IDLE_GRACE
+                for conn in self.connections.values():
+                    if conn.phase == IDLE and conn.deadline > self.now + STOP_IDLE_GRACE:
+                        conn.deadline = self.now + STOP_IDLE_GRACE
             if stopping_since and (not self.connections or io.now() > deadline):
                 return
             # Turns are owed to the ready list: only look for what else is ready.
@@ -201,7 +210,8 @@ class EventLoop:
 
     def set_accepting(self, accepting):
         if accepting != self.accepting and not (accepting and self.stopping):
-            self.io.watch(self.listen_fd, READ if self.accepting else 0, READ if accepting else 0)
+            self.io.watch(self.listen_fd, LISTEN_EVENTS if self.accepting else 0,
+                          LISTEN_EVENTS if accepting else 0)
             self.accepting = accepting
 
     def accept(self):
@@ -317,7 +327,7 @@ class EventLoop:
         conn.request = conn.body_sink = conn.pending = conn.pending_answer = None
         conn.requests += 1
         conn.phase = SENDING    # a response is due: the idle clock restarts once it is sent
-        keep_alive = request.keep_alive and conn.requests < self.max_keepalive_requests
+        keep_alive = request.keep_alive and conn.requests < self.max_keepalive_requests and not self.stopping
         if answer is not None:
             entry = answer.entry
             if keep_alive and request.version == V11:
@@ -450,7 +460,7 @@ class EventLoop:
             out_before, file_before = conn.out.size, conn.file_left
             self.process(conn)          # requests held back while output was queued
             if conn.out.size == out_before and conn.file_left == file_before and not conn.yielded:
-                if conn.committing is None and (conn.peer_closed or (self.stopping and conn.request is None)):
+                if conn.committing is None and conn.peer_closed:
                     # Everything the peer sent is answered (an upload being
                     # committed is answered first, even to a peer that has
                     # half-closed); a request cut off mid-body is dropped,
@@ -502,6 +512,8 @@ class EventLoop:
         """Close (or answer 408) every connection whose clock ran out."""
         if orphaned(self.parent):
             self.stopping = True
+        if self.app.access_log is not None:
+            self.app.access_log.reopen_if_asked()   # SIGUSR1, between two lines
         now = self.now
         self.file_cache.expire(now)
         for conn in self.connections.values():

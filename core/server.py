@@ -1,6 +1,8 @@
-"""Wire the pieces together: files, app, the event loop (compiled or not), workers."""
+"""Wire the pieces together: listener, files, app, the event loop (compiled or not), workers."""
+import signal
 import sys
 
+from . import listeners
 from .accesslog import AccessLog
 from .app import App
 from .files import FileRoot, remove_stale_uploads
@@ -11,15 +13,39 @@ from .supervisor import Supervisor
 LOOP_MODULES = ("loop_c", "loop_py")
 loop_module, COMPILED = load(*LOOP_MODULES)
 
+
+def open_listeners(args):
+    """The listening sockets, from the first source that applies (core/listeners.py)."""
+    fds = listeners.systemd_fds()
+    if fds:
+        if len(fds) > 1:
+            raise listeners.ListenerError(f"systemd passed {len(fds)} sockets; core serves one "
+                                          "(one ListenStream= in the .socket unit)")
+        return [listeners.inherited(fds[0])]
+    if args.fd is not None:
+        return [listeners.inherited(args.fd)]
+    if args.uds is not None:
+        return [listeners.unix(args.uds, args.uds_mode)]
+    return listeners.tcp(args.host, args.port, args.workers)
+
+
 def serve_forever(args):
     app = App(FileRoot(args.directory, args.cache_control), args.limits)
     if args.access_log:
-        app.access_log = AccessLog(args.access_log)
+        app.access_log = AccessLog(args.access_log, args.forwarded_allow_ips)
+    sockets = open_listeners(args)
 
     def serve(listener):
+        if app.access_log is not None:
+            # Each worker opens the file itself, so that one forked after a
+            # SIGUSR1 writes to the new file; it reopens between two requests.
+            app.access_log.open()
+            signal.signal(signal.SIGUSR1, app.access_log.ask_reopen)
+        else:
+            signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         loop_module.EventLoop(listener, app, args.limits, args.graceful_timeout).run()
 
-    supervisor = Supervisor(args.host, args.port, args.workers, serve, args.graceful_timeout)
+    supervisor = Supervisor(sockets, args.workers, serve, args.graceful_timeout)
     # Once, in the parent, before any worker forks: the workers' own uploads
     # cannot be among them yet.
     removed = remove_stale_uploads(app.files.root, args.limits.body_timeout)
@@ -27,8 +53,7 @@ def serve_forever(args):
         print(f"removed {removed} temporary upload{'s' if removed > 1 else ''} "
               f"left by a worker that died mid-body", file=sys.stderr, flush=True)
 
-    def announce(port):
-        host = f"[{args.host}]" if ":" in args.host else args.host
-        print(f"Listening on http://{host}:{port}", flush=True)
+    def announce():
+        print(f"Listening on {listeners.describe(sockets[0])}", flush=True)
 
     return supervisor.run(announce)

@@ -1,21 +1,33 @@
-"""Pre-forked workers sharing one port with SO_REUSEPORT, and their supervisor.
+"""Pre-forked workers around listening sockets the supervisor owns, and their supervisor.
 
-The parent binds the port first (without listening) so that a bad address or
-a port in use is reported once, clearly, before anything forks; it then
-forks N workers that each bind and listen on the same port, and the kernel
-spreads new connections across them.  The parent restarts a worker that
-dies and, on SIGTERM/SIGINT, asks every worker to drain and exits 0.
+The supervisor opens (or inherits) the listener before anything forks, so a
+bad address or a port in use is reported once, clearly, and keeps it for
+its whole life: every worker inherits it across fork(), and a worker that
+stops -- a reload, a crash -- closes only its own copy.  Connections queued
+in the backlog meanwhile wait for the next worker instead of being reset.
+
+Signals (as nginx, gunicorn and uvicorn take them):
+  SIGTERM, SIGINT  every worker drains (finishes what is in flight); exit 0
+  SIGHUP           reload: start a new set of workers, then let the old ones
+                   drain; nobody is refused and nothing is cut off
+  SIGUSR1          reopen the access log (after logrotate renamed it): passed
+                   on to every worker, which reopens between two requests
+  SIGCHLD          a worker that dies is replaced
+With NOTIFY_SOCKET set (systemd, Type=notify) the supervisor reports READY=1
+once every worker serves, RELOADING=1 around a reload and STOPPING=1.
 """
 import os
 import signal
-import socket
 import sys
 import time
 
-BACKLOG = 4096
-# Blocked across fork() so a stop request cannot reach a new worker before it
-# has installed its own handlers; the worker unblocks them (see unblock_stop_signals).
+from . import sdnotify
+
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+# Blocked across fork() so that no signal reaches a new worker before it has
+# installed its own handlers (SIGHUP and SIGUSR1 would kill it by default);
+# the worker unblocks them once they are in place (see unblock_stop_signals).
+WORKER_SIGNALS = STOP_SIGNALS | {signal.SIGHUP, signal.SIGUSR1}
 
 
 # The supervisor's PID, recorded in a worker right after fork: os.getppid()
@@ -38,48 +50,27 @@ def orphaned(parent_pid: int) -> bool:
 
 
 def unblock_stop_signals():
-    """Called by a worker's loop once its SIGTERM/SIGINT handlers are in place."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-
-
-def bind(host: str, port: int, listen: bool) -> socket.socket:
-    """A TCP socket bound to (host, port); a listening one shares the port with SO_REUSEPORT.
-
-    The parent's probe (listen=False) binds without SO_REUSEPORT: that is what
-    makes it fail when anyone already listens on the port -- including another
-    core, whose workers would otherwise silently share it with ours.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if listen:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind((host, port))
-        if listen:
-            sock.listen(BACKLOG)
-    except OSError:
-        sock.close()
-        raise
-    return sock
+    """Called by a worker's loop once its signal handlers are in place."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_SIGNALS)
 
 
 class Supervisor:
-    def __init__(self, host, port, workers, serve, graceful_timeout):
-        self.host = host
+    def __init__(self, listeners, workers, serve, graceful_timeout):
+        """listeners: the listening sockets, kept open here; worker i serves listeners[i % len]."""
+        self.listeners = list(listeners)
         self.workers = workers
         self.serve = serve                  # serve(listener) runs one worker's loop
         self.graceful_timeout = graceful_timeout
-        probe = bind(host, port, listen=False)   # raises OSError: the caller reports it
-        self.port = probe.getsockname()[1]
-        probe.close()                            # the workers bind it with SO_REUSEPORT
-        self.children = {}
+        self.children = {}                  # pid -> (slot, started): the current workers
+        self.retiring = {}                  # pid -> kill-after time: old workers draining
         self.stopping = False
+        self.reload_asked = False
+        self.reopen_asked = False
 
-    def spawn(self):
+    def spawn(self, slot=0):
         global _supervisor_pid
         ready_r, ready_w = os.pipe()
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_SIGNALS)
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:
@@ -88,7 +79,11 @@ class Supervisor:
             code = 0
             try:
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                listener = bind(self.host, self.port, listen=True)
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)    # the supervisor reloads, not us
+                listener = self.listeners[slot % len(self.listeners)]
+                for other in self.listeners:
+                    if other is not listener:
+                        other.close()       # our copy only: the supervisor keeps its own
                 os.write(ready_w, b"1")
                 os.close(ready_w)
                 self.serve(listener)
@@ -101,18 +96,28 @@ class Supervisor:
         os.close(ready_w)
         ok = os.read(ready_r, 1) == b"1"
         os.close(ready_r)
-        self.children[pid] = time.monotonic()
+        self.children[pid] = (slot, time.monotonic())
         return ok
 
     def run(self, announce):
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
-        for _ in range(self.workers):
-            if not self.spawn():
+        signal.signal(signal.SIGHUP, self._ask_reload)
+        signal.signal(signal.SIGUSR1, self._ask_reopen)
+        for slot in range(self.workers):
+            if not self.spawn(slot):
                 self._terminate_all()
-                raise OSError(f"a worker could not listen on {self.host}:{self.port}")
-        announce(self.port)
+                raise OSError("a worker could not start")
+        announce()
+        sdnotify.notify("READY=1", f"MAINPID={os.getpid()}")
         while not self.stopping:
+            if self.reload_asked:
+                self.reload_asked = False
+                self.reload()
+            if self.reopen_asked:
+                self.reopen_asked = False
+                for pid in list(self.children) + list(self.retiring):
+                    _kill(pid, signal.SIGUSR1)
             # Poll rather than block: a blocking waitpid is resumed after a
             # signal handler runs (PEP 475), so SIGTERM would go unnoticed.
             try:
@@ -120,39 +125,73 @@ class Supervisor:
             except ChildProcessError:
                 break
             if not pid:
+                self._kill_overdue()
                 time.sleep(0.1)
                 continue
-            if pid in self.children and not self.stopping:
-                started = self.children.pop(pid)
+            if pid in self.retiring:
+                del self.retiring[pid]
+            elif pid in self.children and not self.stopping:
+                slot, started = self.children.pop(pid)
                 print(f"worker {pid} exited ({_describe(status)}); starting a new one",
                       file=sys.stderr, flush=True)
                 if time.monotonic() - started < 1.0:
                     time.sleep(1.0)         # a worker that dies at once must not spin us
-                self.spawn()
+                self.spawn(slot)
+        sdnotify.notify("STOPPING=1")
+        for listener in self.listeners:
+            listener.close()                # new connections are refused from now on
         self._terminate_all()
         return 0
+
+    def reload(self):
+        """New workers first, then the old ones drain: the listener never stops being served."""
+        sdnotify.reloading()
+        old, self.children = self.children, {}
+        for slot in range(self.workers):
+            self.spawn(slot)
+        deadline = time.monotonic() + self.graceful_timeout + 5
+        for pid in old:
+            _kill(pid, signal.SIGTERM)
+            self.retiring[pid] = deadline
+        sdnotify.notify("READY=1")
+
+    def _kill_overdue(self):
+        now = time.monotonic()
+        for pid, deadline in list(self.retiring.items()):
+            if now > deadline:
+                _kill(pid, signal.SIGKILL)
+                self.retiring[pid] = now + 5       # reaped by waitpid like any other
 
     def _stop(self, *_):
         self.stopping = True
 
+    def _ask_reload(self, *_):
+        self.reload_asked = True
+
+    def _ask_reopen(self, *_):
+        self.reopen_asked = True
+
     def _terminate_all(self):
-        for pid in self.children:
+        pending = set(self.children) | set(self.retiring)
+        for pid in pending:
             _kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + self.graceful_timeout + 5
-        while self.children and time.monotonic() < deadline:
+        while pending and time.monotonic() < deadline:
             try:
                 pid, _ = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                self.children.clear()
+                pending.clear()
                 break
             except InterruptedError:
                 continue
             if pid:
-                self.children.pop(pid, None)
+                pending.discard(pid)
             else:
                 time.sleep(0.02)
-        for pid in self.children:
+        for pid in pending:
             _kill(pid, signal.SIGKILL)
+        self.children.clear()
+        self.retiring.clear()
 
 
 def _kill(pid, sig):

@@ -245,7 +245,8 @@ def test_a_worker_knows_its_supervisor_died_even_before_its_loop_started(tmp_pat
     pid = os.fork()
     if pid == 0:                        # the supervisor: start one worker, then die at once
         try:
-            Supervisor("127.0.0.1", 0, 1, serve, 1.0).spawn()
+            from core.listeners import tcp
+            Supervisor(tcp("127.0.0.1", 0), 1, serve, 1.0).spawn()
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
