@@ -10,17 +10,21 @@ from setuptools import setup
 
 # Each compiled module of core: (extension name, Cython source).
 EXTENSIONS = [
+    # One source: each .py compiled under the name whose .pxd (X_c.pxd) types it;
+    # the pure-Python path imports the .py itself.
+    ("core.request_c", "core/request.py"),
     ("core._parser_c", "core/_parser_c.pyx"),
     ("core._server_c", "core/_server_c.pyx"),
     ("core._io_c", "core/_io_c.pyx"),
-    # One source: loop_py.py compiled under the name whose .pxd (loop_c.pxd) types it.
     ("core.loop_c", "core/loop_py.py"),
 ]
-# Cython tracks a source's .pxd by the source's stem (loop_py.pxd), so it
+# Cython tracks a .py source's .pxd by the source's stem (loop_py.pxd), so it
 # misses loop_c.pxd and what that cimports: list them, and a newer one
 # forces the module to be cythonized again.
 PXD_OF = {
-    "core/loop_py.py": ["core/loop_c.pxd", "core/_io_c.pxd", "core/_parser_c.pxd"],
+    "core/request.py": ["core/request_c.pxd"],
+    "core/loop_py.py": ["core/loop_c.pxd", "core/_io_c.pxd", "core/_parser_c.pxd",
+                        "core/request_c.pxd"],
 }
 
 
@@ -48,7 +52,8 @@ def ext_modules():
     return cythonize(
         [Extension(name, [src], extra_compile_args=["-O3"], depends=PXD_OF.get(src, []))
          for name, src in EXTENSIONS],
-        compiler_directives={"language_level": "3"},
+        # Annotations in the .py sources document; the .pxd files type.
+        compiler_directives={"language_level": "3", "annotation_typing": False},
     )
 
 

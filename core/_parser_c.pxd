@@ -1,14 +1,7 @@
 # Declarations of the compiled parser, so the compiled server loop can call
-# it without going through Python attribute lookups.
-
-cdef class Request:
-    cdef readonly bytes method
-    cdef readonly bytes target
-    cdef readonly bytes version
-    cdef readonly list headers
-    cdef readonly bint keep_alive
-    cdef readonly long long content_length
-    cdef readonly bint chunked
+# it without going through Python attribute lookups.  The Request it returns
+# is declared in request_c.pxd.
+from core.request_c cimport Request
 
 
 cdef class RequestParser:

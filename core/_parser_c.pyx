@@ -8,16 +8,20 @@ persistence, the status of each mistake -- is taken by ``_framing``, shared
 with the Python parser; where this file takes a fast path for the common case
 (HTTP/1.1, digits-only Content-Length, no Transfer-Encoding or Connection) it
 falls back to ``_framing`` for everything else, so errors and odd cases are
-decided by the same code.  The shared test suite runs against both.
+decided by the same code.  The requests it returns are ``core/request.py``'s
+Request, compiled as ``core.request_c``.  The shared test suite runs against
+both.
 """
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memchr, memcpy, memmove, memcmp
 
+from .request_c cimport Request
+
 from . import _framing as rules
 from .errors import ParseError, echo
-from .events import END_OF_MESSAGE, NEED_DATA, find_field
+from .events import END_OF_MESSAGE, NEED_DATA
 from .limits import DEFAULT_LIMITS
 
 cdef enum:
@@ -58,26 +62,6 @@ cdef inline bint _name_is(const char* p, Py_ssize_t n, const char* lower, Py_ssi
         if (p[i] | 0x20) != lower[i]:
             return False
     return True
-
-
-cdef class Request:
-    """A parsed request head (see core.events.Request for the fields)."""
-
-    def __init__(self, method, target, version, headers, keep_alive, content_length, chunked):
-        self.method = method
-        self.target = target
-        self.version = version
-        self.headers = headers
-        self.keep_alive = keep_alive
-        self.content_length = content_length
-        self.chunked = chunked
-
-    def get(self, name, default=None):
-        """The first value of the field called name, compared case-insensitively."""
-        return find_field(self.headers, name, default)
-
-    def __repr__(self):
-        return f"<Request {self.method!r} {self.target!r} HTTP/{self.version.decode()}>"
 
 
 cdef inline Request _new_request(bytes method, bytes target, bytes version, list headers,

@@ -10,8 +10,9 @@ mistake earns) is decided in ``_framing``, shared with the compiled parser in
 """
 from . import _framing as rules
 from .errors import ParseError, echo
-from .events import END_OF_MESSAGE, NEED_DATA, Request
+from .events import END_OF_MESSAGE, NEED_DATA
 from .limits import DEFAULT_LIMITS
+from .request import Request
 
 # Parser states.
 HEAD, BODY, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, FAILED = range(7)

@@ -24,7 +24,8 @@ from posix.types cimport off_t
 from posix.unistd cimport close
 from cpython.exc cimport PyErr_CheckSignals
 
-from ._parser_c cimport Request, RequestParser
+from ._parser_c cimport RequestParser
+from .request_c cimport Request
 
 import os
 import signal
