@@ -13,6 +13,7 @@ EXTENSIONS = [
     # One source: each .py compiled under the name whose .pxd (X_c.pxd) types it;
     # the pure-Python path imports the .py itself.
     ("core.request_c", "core/request.py"),
+    ("core._framing_c", "core/_framing.py"),
     ("core._parser_c", "core/_parser_c.pyx"),
     ("core._server_c", "core/_server_c.pyx"),
     ("core._io_c", "core/_io_c.pyx"),
@@ -23,8 +24,9 @@ EXTENSIONS = [
 # forces the module to be cythonized again.
 PXD_OF = {
     "core/request.py": ["core/request_c.pxd"],
+    "core/_framing.py": ["core/_framing_c.pxd"],
     "core/loop_py.py": ["core/loop_c.pxd", "core/_io_c.pxd", "core/_parser_c.pxd",
-                        "core/request_c.pxd"],
+                        "core/request_c.pxd", "core/_framing_c.pxd"],
 }
 
 
