@@ -216,15 +216,18 @@ class RequestRules:
             raise ParseError(400, f"more than {MAX_EMPTY_LINES} empty lines before a request line")
 
     def field_line(self, length):
-        """Count a line of a header section, the final empty one too (431 past max_header_count)."""
+        """Count a field line of the head (431 past max_header_count), before it is split.
+
+        The empty line that ends the section is not counted: line_room keeps
+        room for it.
+        """
+        if self.fields >= self.max_header_count:
+            raise ParseError(431, f"more than max_header_count={self.max_header_count} fields")
+        self.fields += 1
         self.block += length + 2
-        if length:
-            if self.fields >= self.max_header_count:
-                raise ParseError(431, f"more than max_header_count={self.max_header_count} fields")
-            self.fields += 1
 
     def trailer_line(self, length):
-        """Count a line of a trailer section: its bytes count against max_header_bytes."""
+        """Count a field line of a trailer section: its bytes count against max_header_bytes."""
         self.block += length + 2
 
     # -- the head ----------------------------------------------------------

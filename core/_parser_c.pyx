@@ -204,11 +204,11 @@ cdef class RequestParser:
                 end = self._next_line(FIELD_LINE, False)
                 if end < 0:
                     return NEED_DATA
-                self._rules.trailer_line(end - start)
                 if end == start:
                     self._reset_head()
                     self._state = HEAD
                     return END_OF_MESSAGE
+                self._rules.trailer_line(end - start)
                 self._split_field_line(start, end)   # validated, then dropped
 
     cdef object _take_body(self):
@@ -281,9 +281,9 @@ cdef class RequestParser:
                 else:
                     self._rules.empty_line()
                 continue
-            self._rules.field_line(end - start)
             if end == start:
                 return self._finish_head()
+            self._rules.field_line(end - start)
             field = self._split_field_line(start, end)
             self._headers.append(field)
             self._rules.add_field(<bytes>field[0], <bytes>field[1])
@@ -380,11 +380,10 @@ cdef class RequestParser:
                 PyBytes_FromStringAndSize(buf + vs, ve - vs))
 
     cdef Request _finish_head(self):
-        cdef RequestRules decided = self._rules
-        decided.finish_head(self._minor)
-        request = _new_request(self._method, self._target, V11 if self._minor else V10,
-                               self._headers, decided.keep_alive, decided.body_length, decided.chunked)
+        self._rules.finish_head(self._minor)
+        request = _new_request(self._method, self._target, V11 if self._minor else V10, self._headers,
+                               self._rules.keep_alive, self._rules.body_length, self._rules.chunked)
         self._reset_head()
-        self._remaining = decided.body_length
-        self._state = CHUNK_SIZE if decided.chunked else BODY
+        self._remaining = self._rules.body_length
+        self._state = CHUNK_SIZE if self._rules.chunked else BODY
         return request

@@ -112,11 +112,11 @@ class RequestParser:
                 line = self._next_line(FIELD_LINE)
                 if line is None:
                     return NEED_DATA
-                self._rules.trailer_line(len(line))
                 if not line:
                     self._reset_head()
                     self._state = HEAD
                     return END_OF_MESSAGE
+                self._rules.trailer_line(len(line))
                 self._split_field_line(line)   # validated, then dropped
 
     def _take_body(self):
@@ -165,9 +165,9 @@ class RequestParser:
                 else:
                     self._rules.empty_line()
                 continue
-            self._rules.field_line(len(line))
             if not line:
                 return self._finish_head()
+            self._rules.field_line(len(line))
             name, value = self._split_field_line(line)
             self._headers.append((name, value))
             self._rules.add_field(name, value)
