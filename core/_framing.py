@@ -154,8 +154,8 @@ def join(previous, value):
 class RequestRules:
     """The decisions for the requests on one connection, under its limits.
 
-    A parser keeps one and tells it what it scans: how much room a line has
-    (``line_room``), each line of a header section (``field_line``), each
+    A parser keeps one, reads in ``room`` how long the next line of each kind
+    may be, and tells it what it scans: each field line (``field_line``), each
     field (``add_field``); ``finish_head`` then decides the framing and
     persistence of the request, and ``chunk_size`` each chunk of a chunked
     body.  Whatever breaks a rule raises ParseError with its status.
@@ -167,6 +167,9 @@ class RequestRules:
         self.max_header_count = limits.max_header_count
         self.max_body_bytes = limits.max_body_bytes
         self.max_chunk_line = limits.max_chunk_line
+        # By line kind: how many bytes the next line may hold before its CRLF.
+        # A field line also leaves room for the empty line that ends its section.
+        self.room = [self.max_request_line, self.max_header_bytes - 2, self.max_chunk_line]
         # What finish_head decided for the current request.
         self.keep_alive = False
         self.body_length = 0        # -1 when chunked
@@ -177,7 +180,7 @@ class RequestRules:
     def new_head(self):
         """Forget the head just read: the next section (a head or trailers) starts."""
         self.empty_lines = 0        # before the request line
-        self.block = 0              # bytes of the header (or trailer) section so far
+        self.room[FIELD_LINE] = self.max_header_bytes - 2
         self.fields = 0
         self.host_count = 0
         self.length = -1            # Content-Length, or -1
@@ -186,17 +189,8 @@ class RequestRules:
 
     # -- lines -------------------------------------------------------------
 
-    def line_room(self, kind):
-        """How many bytes the next line of this kind may hold before its CRLF."""
-        if kind == FIELD_LINE:
-            # The section also needs this line's CRLF and the final empty line.
-            return self.max_header_bytes - self.block - 2
-        if kind == REQUEST_LINE:
-            return self.max_request_line
-        return self.max_chunk_line
-
     def line_too_long(self, kind, data):
-        """Refuse a line that cannot end within its room; data: its start as received.
+        """Refuse a line that cannot end within room[kind]; data: its start as received.
 
         RFC 9112 §3: a request line too long gets 414; RFC 6585 §5: a header
         section too large, 431; a chunk-size line that long is malformed.
@@ -216,19 +210,15 @@ class RequestRules:
             raise ParseError(400, f"more than {MAX_EMPTY_LINES} empty lines before a request line")
 
     def field_line(self, length):
-        """Count a field line of the head (431 past max_header_count), before it is split.
-
-        The empty line that ends the section is not counted: line_room keeps
-        room for it.
-        """
-        if self.fields >= self.max_header_count:
-            raise ParseError(431, f"more than max_header_count={self.max_header_count} fields")
+        """Count a field line of the head (431 past max_header_count), before it is split."""
         self.fields += 1
-        self.block += length + 2
+        self.room[FIELD_LINE] -= length + 2
+        if self.fields > self.max_header_count:
+            raise ParseError(431, f"more than max_header_count={self.max_header_count} fields")
 
     def trailer_line(self, length):
         """Count a field line of a trailer section: its bytes count against max_header_bytes."""
-        self.block += length + 2
+        self.room[FIELD_LINE] -= length + 2
 
     # -- the head ----------------------------------------------------------
 

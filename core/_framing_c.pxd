@@ -27,18 +27,18 @@ cpdef bint is_chunked(bytes transfer_encoding) except -1
 cdef class RequestRules:
     cdef readonly Py_ssize_t max_request_line, max_header_bytes, max_header_count, max_chunk_line
     cdef readonly int64_t max_body_bytes
+    cdef public Py_ssize_t room[3]          # by line kind
     # decided by finish_head
     cdef readonly bint keep_alive, chunked
     cdef readonly int64_t body_length, body_total
     # the section being read
     cdef readonly int empty_lines
-    cdef readonly Py_ssize_t block, fields
+    cdef readonly Py_ssize_t fields
     cdef readonly int host_count
     cdef readonly int64_t length
     cdef readonly object transfer_encoding, connection
 
     cpdef void new_head(self) noexcept
-    cpdef Py_ssize_t line_room(self, int kind) noexcept
     cpdef int line_too_long(self, int kind, object data) except -1
     cpdef int empty_line(self) except -1
     cpdef int field_line(self, Py_ssize_t length) except -1

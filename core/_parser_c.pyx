@@ -236,7 +236,7 @@ cdef class RequestParser:
         cdef Py_ssize_t i = max(start, self._scanned - 1)
         cdef Py_ssize_t end = -1
         cdef const char* lf
-        cdef Py_ssize_t room = self._rules.line_room(kind)
+        cdef Py_ssize_t room = self._rules.room[kind]
         # The first CRLF at or after i: look for each LF and check the byte before.
         if i < start + 1:
             i = start + 1 if start + 1 <= n else n

@@ -137,7 +137,7 @@ class RequestParser:
         """
         buf = self._buf
         start = self._pos
-        room = self._rules.line_room(kind)
+        room = self._rules.room[kind]
         end = buf.find(b"\r\n", max(start, self._scanned - 1))
         if end < 0:
             self._scanned = len(buf)
