@@ -58,7 +58,7 @@ def ext_modules():
         if os.path.exists(c_file) and extensions.recorded_in(c_file) != records[name]:
             os.remove(c_file)       # generated from other sources: cythonize it again
         modules.append(Extension(name, [source], extra_compile_args=["-O3"], depends=sources[1:]))
-    modules = cythonize(modules, compiler_directives={"language_level": "3"})
+    modules = cythonize(modules, compiler_directives={"language_level": "3", "annotation_typing": False})
     for module in modules:
         c_file = module.sources[0]
         if extensions.recorded_in(c_file) is None:      # just generated

@@ -1,11 +1,14 @@
 """The rules of RFC 9112 that decide a request's framing and fate.
 
 Both parsers -- the readable pure-Python one (``_parser_py``) and the compiled
-one (``_parser_c.pyx``) -- scan bytes their own way but take every decision
-here: which bytes a token or a field value may hold, which version we speak,
-what Content-Length and Transfer-Encoding mean together, whether the
-connection stays open, and which status each mistake earns.  One source, so
-the two cannot drift.
+one (``_parser_c.pyx``) -- only scan: they find line ends, split lines into
+their parts and check bytes against the classes defined here.  Every decision
+is taken here: how long each line may be, how many fields a head may have,
+which version we speak, what Content-Length and Transfer-Encoding mean
+together, whether the connection stays open, and which status each mistake
+earns.  One source, so the two parsers cannot drift: the pure parser imports
+this file; the compiled parser cimports this same file compiled as
+``core._framing_c``, typed by ``_framing_c.pxd``, so its decisions are C calls.
 """
 from .errors import ParseError, echo
 
@@ -24,6 +27,7 @@ TARGET_CHAR = frozenset(range(0x21, 0x7F))
 TCHAR_BYTES = bytes(sorted(TCHAR))
 FIELD_VALUE_BYTES = bytes(sorted(FIELD_VALUE_CHAR))
 TARGET_BYTES = bytes(sorted(TARGET_CHAR))
+HEX_DIGITS = b"0123456789abcdefABCDEF"
 # OWS (RFC 9110 §5.6.3).
 WHITESPACE = b" \t"
 
@@ -33,54 +37,64 @@ def table(chars) -> bytes:
     return bytes(1 if i in chars else 0 for i in range(256))
 
 
+def malformed(what, data):
+    """Refuse bytes that break the message syntax of RFC 9112: always 400.
+
+    Where the RFC lets a server repair instead -- a bare LF as a line end
+    (§2.2), obs-fold (§5.2) -- we refuse too: repairs are where two parsers
+    of one stream disagree, and requests get smuggled.
+    """
+    raise ParseError(400, f"{what} {echo(data)}")
+
+
+# The lines of a request, each bounded by its own limit (RFC 9112 §2.3 lets a
+# server refuse what it will not buffer).  Trailer lines are field lines.
+REQUEST_LINE, FIELD_LINE, CHUNK_LINE = 0, 1, 2
+
 # RFC 9112 §2.2 lets a server ignore "at least one empty line" before a
 # request line; we ignore a few, and they count as part of the next head, so
 # its header timeout runs from the first of them: a client cannot trickle
 # CRLFs to keep a connection open forever.
 MAX_EMPTY_LINES = 4
 
-
-def empty_line_before_request(count: int) -> None:
-    """Allow the count-th empty line before a request line, or refuse it with 400."""
-    if count > MAX_EMPTY_LINES:
-        raise ParseError(400, f"more than {MAX_EMPTY_LINES} empty lines before a request line")
-
-
-def expects_continue(request) -> bool:
-    """Whether the client waits for 100 Continue before sending its body (RFC 9110 §10.1.1).
-
-    HTTP/1.0 clients never get a 100: they do not know it.  Expect is a list
-    field, so repeated lines are read as one.
-    """
-    if request.version != b"1.1" or not (request.content_length or request.chunked):
-        return False
-    values = [value for name, value in request.headers if name.lower() == b"expect"]
-    return b"100-continue" in list_items(b", ".join(values))
-
-
-def check_version(version: bytes) -> int:
-    """Return the minor version of HTTP/1.x; 400 if malformed, 505 if not 1.0/1.1."""
-    if (len(version) != 8 or not version.startswith(b"HTTP/") or version[6] != 0x2E
-            or not (0x30 <= version[5] <= 0x39 and 0x30 <= version[7] <= 0x39)):
-        raise ParseError(400, f"malformed HTTP version {echo(version)}")
-    if version == b"HTTP/1.1":
-        return 1
-    if version == b"HTTP/1.0":
-        return 0
-    raise ParseError(505, f"HTTP version {echo(version)} is not supported (only 1.0 and 1.1)")
-
-
 # 18 digits cannot overflow a signed 64-bit integer.
 MAX_CONTENT_LENGTH_DIGITS = 18
 
 
+# The versions we speak.  A parser may pass these very objects for the
+# common tokens: compiled, the comparison is then one pointer comparison.
+HTTP_1_1, HTTP_1_0 = b"HTTP/1.1", b"HTTP/1.0"
+
+
+def check_version(version: bytes) -> int:
+    """Return the minor version of HTTP/1.x; 400 if malformed, 505 if not 1.0/1.1."""
+    if version == HTTP_1_1:
+        return 1
+    if version == HTTP_1_0:
+        return 0
+    if (len(version) != 8 or not version.startswith(b"HTTP/") or version[6] != 0x2E
+            or not (0x30 <= version[5] <= 0x39 and 0x30 <= version[7] <= 0x39)):
+        raise ParseError(400, f"malformed HTTP version {echo(version)}")
+    raise ParseError(505, f"HTTP version {echo(version)} is not supported (only 1.0 and 1.1)")
+
+
 def content_length(value: bytes, previous: int) -> int:
-    """Validate one Content-Length field (RFC 9112 §6.3); previous is -1 or the earlier value."""
-    if not value or not value.isdigit() or not value.isascii():
+    """Validate one Content-Length field (RFC 9112 §6.3); previous is -1 or the earlier value.
+
+    Digits are read one by one (compiled, a C loop): only ASCII digits count,
+    not a sign, a space, an underscore or another script's digits, as
+    ``int()`` would allow.
+    """
+    if not value:
         raise ParseError(400, f"Content-Length is not a number: {echo(value)}")
+    for digit in value:
+        if not 0x30 <= digit <= 0x39:
+            raise ParseError(400, f"Content-Length is not a number: {echo(value)}")
     if len(value) > MAX_CONTENT_LENGTH_DIGITS:
         raise ParseError(400, f"Content-Length overflows: {echo(value)}")
-    length = int(value)
+    length = 0
+    for digit in value:
+        length = length * 10 + (digit - 0x30)
     if previous != -1 and previous != length:
         raise ParseError(400, "differing Content-Length fields")
     return length
@@ -105,51 +119,168 @@ def is_chunked(transfer_encoding: bytes) -> bool:
     return True
 
 
-def finish_head(minor, host_count, length, transfer_encoding, connection, limits):
-    """Decide framing and persistence once the whole head is read.
+def expects_continue(request) -> bool:
+    """Whether the client waits for 100 Continue before sending its body (RFC 9110 §10.1.1).
 
-    minor: 0 or 1; host_count: Host fields seen; length: Content-Length or -1;
-    transfer_encoding / connection: the fields' values joined by commas, or None.
-    Returns (keep_alive, body_length, chunked); body_length is -1 when chunked.
+    HTTP/1.0 clients never get a 100: they do not know it.  Expect is a list
+    field, so repeated lines are read as one.
     """
-    # RFC 9112 §3.2: exactly one Host on HTTP/1.1, at most one ever.
-    if host_count > 1:
-        raise ParseError(400, "more than one Host field")
-    if minor == 1 and host_count == 0:
-        raise ParseError(400, "HTTP/1.1 request without Host")
-    chunked = False
-    if transfer_encoding is not None:
-        # RFC 9112 §6.1/§6.3: both framings at once is how requests get
-        # smuggled; HTTP/1.0 has no chunked coding.
-        if length != -1:
-            raise ParseError(400, "both Content-Length and Transfer-Encoding")
-        if minor == 0:
-            raise ParseError(400, "Transfer-Encoding in an HTTP/1.0 request")
-        chunked = is_chunked(transfer_encoding)
-    elif length > limits.max_body_bytes:
-        raise ParseError(413, f"body of {length} bytes is over max_body_bytes={limits.max_body_bytes}")
-    # RFC 9112 §9.3: 1.1 persists unless "close"; 1.0 only with "keep-alive".
-    keep_alive = minor == 1
-    if connection is not None:
-        options = list_items(connection)
-        if b"close" in options:
-            keep_alive = False
-        elif b"keep-alive" in options:
-            keep_alive = True
-    return keep_alive, (-1 if chunked else max(length, 0)), chunked
+    if request.version != b"1.1" or not (request.content_length or request.chunked):
+        return False
+    values = [value for name, value in request.headers if name.lower() == b"expect"]
+    return b"100-continue" in list_items(b", ".join(values))
 
 
-def chunk_size(line: bytes, total: int, limits) -> int:
-    """Parse a chunk-size line without its CRLF (RFC 9112 §7.1); total: body bytes so far."""
-    size_hex, _, extension = line.partition(b";")
-    if not size_hex or len(size_hex) > 15 or any(c not in HEX_DIGITS for c in size_hex):
-        raise ParseError(400, f"invalid chunk size {echo(line)}")
-    if any(c not in FIELD_VALUE_CHAR for c in extension):
-        raise ParseError(400, f"invalid chunk extension {echo(line)}")
-    size = int(size_hex, 16)
-    if total + size > limits.max_body_bytes:
-        raise ParseError(413, f"chunked body is over max_body_bytes={limits.max_body_bytes}")
-    return size
+def same_name(name: bytes, lower: bytes) -> bool:
+    """Whether a field name is the lower-case name given, ignoring case.
+
+    Byte by byte, so that compiled it allocates nothing.  ``| 0x20`` lower-cases
+    a letter; the only other byte it maps onto a letter or "-" of a name we look
+    for is CR, which no field name holds.
+    """
+    if len(name) != len(lower):
+        return False
+    for i in range(len(lower)):
+        if name[i] | 0x20 != lower[i]:
+            return False
+    return True
 
 
-HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+def join(previous, value):
+    """Several fields of one name combine into one comma-separated list (RFC 9110 §5.3)."""
+    return value if previous is None else previous + b", " + value
+
+
+class RequestRules:
+    """The decisions for the requests on one connection, under its limits.
+
+    A parser keeps one, reads in ``room`` how long the next line of each kind
+    may be, and tells it what it scans: each field line (``field_line``), each
+    field (``add_field``); ``finish_head`` then decides the framing and
+    persistence of the request, and ``chunk_size`` each chunk of a chunked
+    body.  Whatever breaks a rule raises ParseError with its status.
+    """
+
+    def __init__(self, limits):
+        self.max_request_line = limits.max_request_line
+        self.max_header_bytes = limits.max_header_bytes
+        self.max_header_count = limits.max_header_count
+        self.max_body_bytes = limits.max_body_bytes
+        self.max_chunk_line = limits.max_chunk_line
+        # By line kind: how many bytes the next line may hold before its CRLF.
+        # A field line also leaves room for the empty line that ends its section.
+        self.room = [self.max_request_line, self.max_header_bytes - 2, self.max_chunk_line]
+        # What finish_head decided for the current request.
+        self.keep_alive = False
+        self.body_length = 0        # -1 when chunked
+        self.chunked = False
+        self.body_total = 0         # chunked: body bytes so far, against max_body_bytes
+        self.new_head()
+
+    def new_head(self):
+        """Forget the head just read: the next section (a head or trailers) starts."""
+        self.empty_lines = 0        # before the request line
+        self.room[FIELD_LINE] = self.max_header_bytes - 2
+        self.fields = 0
+        self.host_count = 0
+        self.length = -1            # Content-Length, or -1
+        self.transfer_encoding = None   # the fields' values joined by commas, or None
+        self.connection = None
+
+    # -- lines -------------------------------------------------------------
+
+    def line_too_long(self, kind, data):
+        """Refuse a line that cannot end within room[kind]; data: its start as received.
+
+        RFC 9112 §3: a request line too long gets 414; RFC 6585 §5: a header
+        section too large, 431; a chunk-size line that long is malformed.
+        """
+        if kind == REQUEST_LINE:
+            status, limit = 414, "max_request_line"
+        elif kind == FIELD_LINE:
+            status, limit = 431, "max_header_bytes"
+        else:
+            status, limit = 400, "max_chunk_line"
+        raise ParseError(status, f"line over {limit}: {echo(data)}")
+
+    def empty_line(self):
+        """Allow one more empty line before a request line, or refuse it with 400."""
+        self.empty_lines += 1
+        if self.empty_lines > MAX_EMPTY_LINES:
+            raise ParseError(400, f"more than {MAX_EMPTY_LINES} empty lines before a request line")
+
+    def field_line(self, length):
+        """Count a field line of the head (431 past max_header_count), before it is split."""
+        self.fields += 1
+        self.room[FIELD_LINE] -= length + 2
+        if self.fields > self.max_header_count:
+            raise ParseError(431, f"more than max_header_count={self.max_header_count} fields")
+
+    def trailer_line(self, length):
+        """Count a field line of a trailer section: its bytes count against max_header_bytes."""
+        self.room[FIELD_LINE] -= length + 2
+
+    # -- the head ----------------------------------------------------------
+
+    def add_field(self, name, value):
+        """Note a field of the head; those that frame the message are checked as they come."""
+        # Lengths first: most fields are ruled out without a call.
+        size = len(name)
+        if size == 4 and same_name(name, b"host"):
+            self.host_count += 1
+        elif size == 14 and same_name(name, b"content-length"):
+            self.length = content_length(value, self.length)
+        elif size == 17 and same_name(name, b"transfer-encoding"):
+            self.transfer_encoding = join(self.transfer_encoding, value)
+        elif size == 10 and same_name(name, b"connection"):
+            self.connection = join(self.connection, value)
+
+    def finish_head(self, minor):
+        """Decide framing and persistence once the whole head is read; minor: 0 or 1.
+
+        Sets keep_alive, body_length (-1 when chunked) and chunked; they stay
+        while the body is read (``new_head`` leaves them alone).
+        """
+        # RFC 9112 §3.2: exactly one Host on HTTP/1.1, at most one ever.
+        if self.host_count > 1:
+            raise ParseError(400, "more than one Host field")
+        if minor == 1 and self.host_count == 0:
+            raise ParseError(400, "HTTP/1.1 request without Host")
+        chunked = False
+        if self.transfer_encoding is not None:
+            # RFC 9112 §6.1/§6.3: both framings at once is how requests get
+            # smuggled; HTTP/1.0 has no chunked coding.
+            if self.length != -1:
+                raise ParseError(400, "both Content-Length and Transfer-Encoding")
+            if minor == 0:
+                raise ParseError(400, "Transfer-Encoding in an HTTP/1.0 request")
+            chunked = is_chunked(self.transfer_encoding)
+        elif self.length > self.max_body_bytes:
+            raise ParseError(413, f"body of {self.length} bytes is over max_body_bytes={self.max_body_bytes}")
+        # RFC 9112 §9.3: 1.1 persists unless "close"; 1.0 only with "keep-alive".
+        keep_alive = minor == 1
+        if self.connection is not None:
+            options = list_items(self.connection)
+            if b"close" in options:
+                keep_alive = False
+            elif b"keep-alive" in options:
+                keep_alive = True
+        self.keep_alive = keep_alive
+        self.chunked = chunked
+        self.body_length = -1 if chunked else max(self.length, 0)
+        self.body_total = 0
+
+    # -- a chunked body ------------------------------------------------------
+
+    def chunk_size(self, line):
+        """Parse a chunk-size line without its CRLF (RFC 9112 §7.1), counting the body so far."""
+        size_hex, _, extension = line.partition(b";")
+        if not size_hex or len(size_hex) > 15 or size_hex.translate(None, HEX_DIGITS):
+            raise ParseError(400, f"invalid chunk size {echo(line)}")
+        if extension.translate(None, FIELD_VALUE_BYTES):
+            raise ParseError(400, f"invalid chunk extension {echo(line)}")
+        size = int(size_hex, 16)
+        if self.body_total + size > self.max_body_bytes:
+            raise ParseError(413, f"chunked body is over max_body_bytes={self.max_body_bytes}")
+        self.body_total += size
+        return size

@@ -3,21 +3,25 @@
 
 This file is a transcription of ``_parser_py.py`` into C-level loops over a
 buffer it owns (picohttpparser-style scanning with memchr and 256-byte class
-tables).  Every decision that is not pure scanning -- versions, framing,
-persistence, the status of each mistake -- is taken by ``_framing``, shared
-with the Python parser; where this file takes a fast path for the common case
-(HTTP/1.1, digits-only Content-Length, no Transfer-Encoding or Connection) it
-falls back to ``_framing`` for everything else, so errors and odd cases are
-decided by the same code.  The shared test suite runs against both.
+tables).  It only scans: every decision -- how long a line may be, how many
+fields, versions, framing, persistence, the status of each mistake -- is
+taken by ``_framing``, the very source the Python parser imports, compiled as
+``core._framing_c`` and called here as C functions.  The requests it returns
+are ``core/request.py``'s Request, compiled as ``core.request_c``.  The shared
+test suite runs against both parsers.
 """
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memchr, memcpy, memmove, memcmp
 
-from . import _framing as rules
-from .errors import ParseError, echo
-from .events import END_OF_MESSAGE, NEED_DATA, find_field
+from ._framing_c cimport (REQUEST_LINE, FIELD_LINE, CHUNK_LINE, HTTP_1_1, RequestRules,
+                          check_version, malformed)
+from .request_c cimport Request
+
+from . import _framing_c as rules
+from .errors import ParseError
+from .events import END_OF_MESSAGE, NEED_DATA
 from .limits import DEFAULT_LIMITS
 
 cdef enum:
@@ -49,37 +53,6 @@ cdef inline bint _is_ows(char c):
     return c == b' ' or c == b'\t'
 
 
-cdef inline bint _name_is(const char* p, Py_ssize_t n, const char* lower, Py_ssize_t m):
-    """Case-insensitive comparison of a field name with a lower-case literal."""
-    cdef Py_ssize_t i
-    if n != m:
-        return False
-    for i in range(n):
-        if (p[i] | 0x20) != lower[i]:
-            return False
-    return True
-
-
-cdef class Request:
-    """A parsed request head (see core.events.Request for the fields)."""
-
-    def __init__(self, method, target, version, headers, keep_alive, content_length, chunked):
-        self.method = method
-        self.target = target
-        self.version = version
-        self.headers = headers
-        self.keep_alive = keep_alive
-        self.content_length = content_length
-        self.chunked = chunked
-
-    def get(self, name, default=None):
-        """The first value of the field called name, compared case-insensitively."""
-        return find_field(self.headers, name, default)
-
-    def __repr__(self):
-        return f"<Request {self.method!r} {self.target!r} HTTP/{self.version.decode()}>"
-
-
 cdef inline Request _new_request(bytes method, bytes target, bytes version, list headers,
                                  bint keep_alive, long long length, bint chunked):
     cdef Request r = Request.__new__(Request)
@@ -103,15 +76,10 @@ cdef class RequestParser:
 
     def __init__(self, limits=DEFAULT_LIMITS):
         self.limits = limits
-        self._max_request_line = limits.max_request_line
-        self._max_header_bytes = limits.max_header_bytes
-        self._max_header_count = limits.max_header_count
-        self._max_chunk_line = limits.max_chunk_line
-        self._max_body_bytes = limits.max_body_bytes
+        self._rules = RequestRules(limits)
         self._state = HEAD
         self._error = None
         self._remaining = 0
-        self._body_total = 0
         self._reset_head()
 
     def __dealloc__(self):
@@ -122,12 +90,7 @@ cdef class RequestParser:
         self._method = self._target = None
         self._minor = 0
         self._headers = []
-        self._block = 0
-        self._host_count = 0
-        self._length = -1
-        self._transfer_encoding = None
-        self._connection = None
-        self._empty_lines = 0
+        self._rules.new_head()
 
     # -- input -------------------------------------------------------------
 
@@ -179,7 +142,7 @@ cdef class RequestParser:
 
     cpdef bint in_progress(self):
         """Whether part of a request has been received but not all of it."""
-        return (self._state != HEAD or self._have_request_line or self._empty_lines > 0
+        return (self._state != HEAD or self._have_request_line or self._rules.empty_lines > 0
                 or self._pos < self._len)
 
     # -- output ------------------------------------------------------------
@@ -220,34 +183,32 @@ cdef class RequestParser:
                 return data
             if state == CHUNK_SIZE:
                 start = self._pos
-                end = self._next_line(self._max_chunk_line, 400, "max_chunk_line", False)
+                end = self._next_line(CHUNK_LINE, False)
                 if end < 0:
                     return NEED_DATA
-                size = rules.chunk_size(PyBytes_FromStringAndSize(self._buf + start, end - start),
-                                        self._body_total, self.limits)
-                self._body_total += size
+                size = self._rules.chunk_size(PyBytes_FromStringAndSize(self._buf + start, end - start))
                 self._remaining = size
                 self._state = CHUNK_DATA if size else TRAILERS
             elif state == CHUNK_END:
                 start = self._pos
                 if self._len - start >= 1 and self._buf[start] != b'\r' or \
                         self._len - start >= 2 and self._buf[start + 1] != b'\n':
-                    raise ParseError(400, "chunk data not followed by CRLF: " + echo(
-                        PyBytes_FromStringAndSize(self._buf + start, min(2, self._len - start))))
+                    malformed("chunk data not followed by CRLF:",
+                              PyBytes_FromStringAndSize(self._buf + start, min(2, self._len - start)))
                 if self._len - start < 2:
                     return NEED_DATA
                 self._pos += 2
                 self._state = CHUNK_SIZE
             else:  # TRAILERS: field lines until an empty one (RFC 9112 §7.1.2)
                 start = self._pos
-                end = self._next_line(self._max_header_bytes - self._block - 2, 431, "max_header_bytes", False)
+                end = self._next_line(FIELD_LINE, False)
                 if end < 0:
                     return NEED_DATA
-                self._block += end - start + 2
                 if end == start:
                     self._reset_head()
                     self._state = HEAD
                     return END_OF_MESSAGE
+                self._rules.trailer_line(end - start)
                 self._split_field_line(start, end)   # validated, then dropped
 
     cdef object _take_body(self):
@@ -260,12 +221,12 @@ cdef class RequestParser:
         self._remaining -= n
         return data
 
-    cdef Py_ssize_t _next_line(self, Py_ssize_t limit, int status, str limit_name,
-                               bint in_head=False) except -2:
+    cdef Py_ssize_t _next_line(self, int kind, bint in_head) except -2:
         """End index of the next CRLF-terminated line starting at _pos, or -1.
 
         On success _pos moves past the CRLF; the line is [old _pos, end).
-        A line that cannot end within limit bytes earns status.  In the head,
+        kind: REQUEST_LINE, FIELD_LINE or CHUNK_LINE; the rules say how long
+        it may be, and refuse it as soon as it cannot end within that.  In the head,
         an unfinished line is first checked for a bare CR or LF (the Python
         parser does that check before each line; it only acts when no CRLF
         is buffered, which is exactly when we get here).
@@ -275,6 +236,7 @@ cdef class RequestParser:
         cdef Py_ssize_t i = max(start, self._scanned - 1)
         cdef Py_ssize_t end = -1
         cdef const char* lf
+        cdef Py_ssize_t room = self._rules.room[kind]
         # The first CRLF at or after i: look for each LF and check the byte before.
         if i < start + 1:
             i = start + 1 if start + 1 <= n else n
@@ -294,13 +256,11 @@ cdef class RequestParser:
                 self._check_unfinished_line()
             self._scanned = n
             # The line will be at least this long once its CRLF arrives.
-            if n - start - (1 if n > start and buf[n - 1] == b'\r' else 0) > limit:
-                raise ParseError(status, f"line over {limit_name}: " + echo(
-                    PyBytes_FromStringAndSize(buf + start, min(n - start, 200))))
+            if n - start - (1 if n > start and buf[n - 1] == b'\r' else 0) > room:
+                self._rules.line_too_long(kind, PyBytes_FromStringAndSize(buf + start, min(n - start, 200)))
             return -1
-        if end - start > limit:
-            raise ParseError(status, f"line over {limit_name}: " + echo(
-                PyBytes_FromStringAndSize(buf + start, min(end - start, 200))))
+        if end - start > room:
+            self._rules.line_too_long(kind, PyBytes_FromStringAndSize(buf + start, min(end - start, 200)))
         self._pos = self._scanned = end + 2
         return end
 
@@ -308,28 +268,25 @@ cdef class RequestParser:
 
     cdef object _next_head(self):
         cdef Py_ssize_t start, end
+        cdef tuple field
         while True:
             start = self._pos
-            if not self._have_request_line:
-                end = self._next_line(self._max_request_line, 414, "max_request_line", True)
-            else:
-                # Room left for this line: the section also needs this line's
-                # CRLF and the final empty line.
-                end = self._next_line(self._max_header_bytes - self._block - 2, 431, "max_header_bytes", True)
+            end = self._next_line(FIELD_LINE if self._have_request_line else REQUEST_LINE, True)
             if end < 0:
                 return NEED_DATA
             if not self._have_request_line:
-                # RFC 9112 §2.2: ignore empty lines before the request line.
+                # RFC 9112 §2.2: empty lines before the request line are ignored.
                 if end > start:
                     self._split_request_line(start, end)
                 else:
-                    self._empty_lines += 1
-                    rules.empty_line_before_request(self._empty_lines)
+                    self._rules.empty_line()
                 continue
-            self._block += end - start + 2
             if end == start:
                 return self._finish_head()
-            self._add_field(start, end)
+            self._rules.field_line(end - start)
+            field = self._split_field_line(start, end)
+            self._headers.append(field)
+            self._rules.add_field(<bytes>field[0], <bytes>field[1])
 
     cdef int _check_unfinished_line(self) except -1:
         """Refuse a bare LF or a CR not followed by LF as soon as it arrives."""
@@ -349,11 +306,11 @@ cdef class RequestParser:
         if crlf:
             return 0
         if lf:
-            raise ParseError(400, "bare LF in the header section: " + echo(
-                PyBytes_FromStringAndSize(buf + self._pos, min(n - self._pos, 200))))
+            malformed("bare LF in the header section:",
+                      PyBytes_FromStringAndSize(buf + self._pos, min(n - self._pos, 200)))
         if cr:
-            raise ParseError(400, "bare CR in the header section: " + echo(
-                PyBytes_FromStringAndSize(buf + self._pos, min(n - self._pos, 200))))
+            malformed("bare CR in the header section:",
+                      PyBytes_FromStringAndSize(buf + self._pos, min(n - self._pos, 200)))
         return 0
 
     cdef int _split_request_line(self, Py_ssize_t s, Py_ssize_t e) except -1:
@@ -362,30 +319,31 @@ cdef class RequestParser:
         cdef Py_ssize_t sp1, sp2, i
         cdef const char* p = <const char*>memchr(buf + s, b' ', e - s)
         cdef Py_ssize_t mlen
+        cdef bytes version
         sp2 = e - 1
         while sp2 >= s and buf[sp2] != b' ':
             sp2 -= 1
         if p == NULL or sp2 <= p - buf:
-            raise ParseError(400, "malformed request line " + echo(PyBytes_FromStringAndSize(buf + s, e - s)))
+            malformed("malformed request line", PyBytes_FromStringAndSize(buf + s, e - s))
         sp1 = p - buf
         mlen = sp1 - s
         if mlen == 0:
-            raise ParseError(400, "invalid method " + echo(b""))
+            malformed("invalid method", b"")
         for i in range(s, sp1):
             if not TCHAR[<unsigned char>buf[i]]:
-                raise ParseError(400, "invalid method " + echo(PyBytes_FromStringAndSize(buf + s, mlen)))
+                malformed("invalid method", PyBytes_FromStringAndSize(buf + s, mlen))
         if sp2 == sp1 + 1:
-            raise ParseError(400, "invalid request target " + echo(b""))
+            malformed("invalid request target", b"")
         for i in range(sp1 + 1, sp2):
             if not TARGET_CHAR[<unsigned char>buf[i]]:
-                raise ParseError(400, "invalid request target " + echo(
-                    PyBytes_FromStringAndSize(buf + sp1 + 1, sp2 - sp1 - 1)))
+                malformed("invalid request target", PyBytes_FromStringAndSize(buf + sp1 + 1, sp2 - sp1 - 1))
+        # The common version is passed as the rules' own object, not a new
+        # one; which versions are spoken is for check_version to say.
         if e - sp2 - 1 == 8 and memcmp(buf + sp2 + 1, b"HTTP/1.1", 8) == 0:
-            self._minor = 1
-        elif e - sp2 - 1 == 8 and memcmp(buf + sp2 + 1, b"HTTP/1.0", 8) == 0:
-            self._minor = 0
+            version = HTTP_1_1
         else:
-            self._minor = rules.check_version(PyBytes_FromStringAndSize(buf + sp2 + 1, e - sp2 - 1))
+            version = PyBytes_FromStringAndSize(buf + sp2 + 1, e - sp2 - 1)
+        self._minor = check_version(version)
         if mlen == 3 and memcmp(buf + s, b"GET", 3) == 0:
             self._method = M_GET
         elif mlen == 4 and memcmp(buf + s, b"POST", 4) == 0:
@@ -403,12 +361,12 @@ cdef class RequestParser:
         cdef Py_ssize_t colon = s, vs, ve, i
         # RFC 9112 §5.2: a line starting with whitespace is obs-fold, refused.
         if _is_ows(buf[s]):
-            raise ParseError(400, "obsolete line folding: " + echo(PyBytes_FromStringAndSize(buf + s, e - s)))
+            malformed("obsolete line folding:", PyBytes_FromStringAndSize(buf + s, e - s))
         # RFC 9112 §5.1: no whitespace between name and colon (not a tchar).
         while colon < e and TCHAR[<unsigned char>buf[colon]]:
             colon += 1
         if colon == s or colon == e or buf[colon] != b':':
-            raise ParseError(400, "invalid field name in " + echo(PyBytes_FromStringAndSize(buf + s, e - s)))
+            malformed("invalid field name in", PyBytes_FromStringAndSize(buf + s, e - s))
         vs = colon + 1
         ve = e
         while vs < ve and _is_ows(buf[vs]):
@@ -417,68 +375,15 @@ cdef class RequestParser:
             ve -= 1
         for i in range(vs, ve):
             if not VALUE_CHAR[<unsigned char>buf[i]]:
-                raise ParseError(400, "invalid character in the value of " + echo(
-                    PyBytes_FromStringAndSize(buf + s, colon - s)))
+                malformed("invalid character in the value of", PyBytes_FromStringAndSize(buf + s, colon - s))
         return (PyBytes_FromStringAndSize(buf + s, colon - s),
                 PyBytes_FromStringAndSize(buf + vs, ve - vs))
 
-    cdef int _add_field(self, Py_ssize_t s, Py_ssize_t e) except -1:
-        cdef char* buf
-        cdef Py_ssize_t n, i
-        cdef bytes value
-        cdef long long length
-        if len(self._headers) >= self._max_header_count:
-            raise ParseError(431, f"more than max_header_count={self._max_header_count} fields")
-        field = self._split_field_line(s, e)
-        self._headers.append(field)
-        buf = self._buf
-        n = len(<bytes>field[0])
-        if _name_is(buf + s, n, b"host", 4):
-            self._host_count += 1
-        elif _name_is(buf + s, n, b"content-length", 14):
-            value = field[1]
-            n = len(value)
-            length = 0
-            if 0 < n <= rules.MAX_CONTENT_LENGTH_DIGITS:
-                for i in range(n):
-                    if not (b'0' <= (<char*>value)[i] <= b'9'):
-                        length = -1
-                        break
-                    length = length * 10 + ((<char*>value)[i] - 48)
-            else:
-                length = -1
-            if length < 0 or (self._length != -1 and self._length != length):
-                # Not the common case: let the shared rules say what is wrong.
-                length = rules.content_length(value, self._length)
-            self._length = length
-        elif _name_is(buf + s, n, b"transfer-encoding", 17):
-            self._transfer_encoding = _join(self._transfer_encoding, field[1])
-        elif _name_is(buf + s, n, b"connection", 10):
-            self._connection = _join(self._connection, field[1])
-        return 0
-
     cdef Request _finish_head(self):
-        cdef bint keep_alive, chunked = False
-        cdef long long length = self._length
-        if (self._transfer_encoding is None and self._connection is None and self._host_count == 1
-                and length <= self._max_body_bytes):
-            # The common case, decided as rules.finish_head would.
-            keep_alive = self._minor == 1
-            if length < 0:
-                length = 0
-        else:
-            keep_alive, length, chunked = rules.finish_head(
-                self._minor, self._host_count, self._length, self._transfer_encoding,
-                self._connection, self.limits)
-        request = _new_request(self._method, self._target, V11 if self._minor else V10,
-                               self._headers, keep_alive, length, chunked)
+        self._rules.finish_head(self._minor)
+        request = _new_request(self._method, self._target, V11 if self._minor else V10, self._headers,
+                               self._rules.keep_alive, self._rules.body_length, self._rules.chunked)
         self._reset_head()
-        self._body_total = 0
-        self._remaining = length
-        self._state = CHUNK_SIZE if chunked else BODY
+        self._remaining = self._rules.body_length
+        self._state = CHUNK_SIZE if self._rules.chunked else BODY
         return request
-
-
-cdef object _join(object previous, bytes value):
-    """Several fields of one name combine into one comma-separated list (RFC 9110 §5.3)."""
-    return value if previous is None else previous + b", " + value

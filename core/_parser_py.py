@@ -5,13 +5,16 @@ arrive and call ``next_event()`` until it says ``NEED_DATA``.  The head is
 read line by line as each CRLF arrives, so a request fed one byte at a time
 costs linear work; every limit is checked against the bytes buffered so far.
 What a request means (versions, framing, persistence, which status each
-mistake earns) is decided in ``_framing``, shared with the compiled parser in
-``_parser_c.pyx``, which must behave exactly like this file.
+mistake earns, how long a line may be) is decided in ``_framing``: this
+file only scans bytes.  The compiled parser in ``_parser_c.pyx`` takes the
+same decisions from the same source and must behave exactly like this file.
 """
 from . import _framing as rules
-from .errors import ParseError, echo
-from .events import END_OF_MESSAGE, NEED_DATA, Request
+from ._framing import CHUNK_LINE, FIELD_LINE, REQUEST_LINE
+from .errors import ParseError
+from .events import END_OF_MESSAGE, NEED_DATA
 from .limits import DEFAULT_LIMITS
+from .request import Request
 
 # Parser states.
 HEAD, BODY, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, FAILED = range(7)
@@ -22,24 +25,19 @@ VERSIONS = (b"1.0", b"1.1")
 class RequestParser:
     def __init__(self, limits=DEFAULT_LIMITS):
         self.limits = limits
+        self._rules = rules.RequestRules(limits)
         self._buf = bytearray()
         self._pos = 0          # first byte not yet consumed (the current line in HEAD)
         self._scanned = 0      # bytes up to here were already checked for a line end
         self._state = HEAD
         self._error = None
         self._remaining = 0    # body bytes left in the message or the current chunk
-        self._body_total = 0   # chunked: body bytes so far, against max_body_bytes
         self._reset_head()
 
     def _reset_head(self):
         self._request_line = None   # (method, target, minor) once read
         self._headers = []
-        self._block = 0             # header-section bytes so far (or trailer bytes)
-        self._host_count = 0
-        self._length = -1
-        self._transfer_encoding = None
-        self._connection = None
-        self._empty_lines = 0       # before the request line (RFC 9112 §2.2)
+        self._rules.new_head()
 
     # -- input -------------------------------------------------------------
 
@@ -66,7 +64,7 @@ class RequestParser:
 
     def in_progress(self) -> bool:
         """Whether part of a request has been received but not all of it."""
-        return (self._state != HEAD or self._request_line is not None or self._empty_lines > 0
+        return (self._state != HEAD or self._request_line is not None or self._rules.empty_lines > 0
                 or self._pos < len(self._buf))
 
     # -- output ------------------------------------------------------------
@@ -102,31 +100,29 @@ class RequestParser:
                     self._state = CHUNK_END
                 return data
             if state == CHUNK_SIZE:
-                line = self._next_line(self.limits.max_chunk_line, 400, "max_chunk_line")
+                line = self._next_line(CHUNK_LINE)
                 if line is None:
                     return NEED_DATA
-                size = rules.chunk_size(line, self._body_total, self.limits)
-                self._body_total += size
+                size = self._rules.chunk_size(line)
                 self._remaining = size
                 self._state = CHUNK_DATA if size else TRAILERS
             elif state == CHUNK_END:
                 crlf = self._buf[self._pos:self._pos + 2]
                 if crlf != b"\r\n"[:len(crlf)]:
-                    raise ParseError(400, f"chunk data not followed by CRLF: {echo(crlf)}")
+                    rules.malformed("chunk data not followed by CRLF:", crlf)
                 if len(crlf) < 2:
                     return NEED_DATA
                 self._pos += 2
                 self._state = CHUNK_SIZE
             else:  # TRAILERS: field lines until an empty one (RFC 9112 §7.1.2)
-                room = self.limits.max_header_bytes - self._block - 2
-                line = self._next_line(room, 431, "max_header_bytes")
+                line = self._next_line(FIELD_LINE)
                 if line is None:
                     return NEED_DATA
-                self._block += len(line) + 2
                 if not line:
                     self._reset_head()
                     self._state = HEAD
                     return END_OF_MESSAGE
+                self._rules.trailer_line(len(line))
                 self._split_field_line(line)   # validated, then dropped
 
     def _take_body(self):
@@ -139,52 +135,48 @@ class RequestParser:
         self._remaining -= n
         return data
 
-    def _next_line(self, limit, status, limit_name):
+    def _next_line(self, kind):
         """The next CRLF-terminated line (without CRLF), or None if incomplete.
 
-        A line that cannot end within limit bytes earns status.
+        kind: REQUEST_LINE, FIELD_LINE or CHUNK_LINE; the rules say how long
+        it may be, and refuse it as soon as it cannot end within that.
         """
         buf = self._buf
         start = self._pos
+        room = self._rules.room[kind]
         end = buf.find(b"\r\n", max(start, self._scanned - 1))
         if end < 0:
             self._scanned = len(buf)
             # The line will be at least this long once its CRLF arrives.
-            if len(buf) - start - (buf[-1:] == b"\r") > limit:
-                raise ParseError(status, f"line over {limit_name}: {echo(buf[start:])}")
+            if len(buf) - start - (buf[-1:] == b"\r") > room:
+                self._rules.line_too_long(kind, buf[start:])
             return None
-        if end - start > limit:
-            raise ParseError(status, f"line over {limit_name}: {echo(buf[start:end])}")
+        if end - start > room:
+            self._rules.line_too_long(kind, buf[start:end])
         self._pos = self._scanned = end + 2
         return bytes(buf[start:end])
 
     # -- the head ------------------------------------------------------------
 
     def _next_head(self):
-        limits = self.limits
         while True:
             self._check_unfinished_line()
-            if self._request_line is None:
-                line = self._next_line(limits.max_request_line, 414, "max_request_line")
-            else:
-                # Room left for this line: the section also needs this line's
-                # CRLF and the final empty line.
-                room = limits.max_header_bytes - self._block - 2
-                line = self._next_line(room, 431, "max_header_bytes")
+            line = self._next_line(REQUEST_LINE if self._request_line is None else FIELD_LINE)
             if line is None:
                 return NEED_DATA
             if self._request_line is None:
-                # RFC 9112 §2.2: ignore empty lines before the request line.
+                # RFC 9112 §2.2: empty lines before the request line are ignored.
                 if line:
                     self._request_line = self._split_request_line(line)
                 else:
-                    self._empty_lines += 1
-                    rules.empty_line_before_request(self._empty_lines)
+                    self._rules.empty_line()
                 continue
-            self._block += len(line) + 2
             if not line:
                 return self._finish_head()
-            self._add_field(line)
+            self._rules.field_line(len(line))
+            name, value = self._split_field_line(line)
+            self._headers.append((name, value))
+            self._rules.add_field(name, value)
 
     def _check_unfinished_line(self):
         """Refuse a bare LF or a CR not followed by LF as soon as it arrives.
@@ -195,63 +187,42 @@ class RequestParser:
         buf = self._buf
         start = max(self._pos, self._scanned - 1)
         if buf.find(b"\n", start) >= 0 and buf.find(b"\r\n", start) < 0:
-            raise ParseError(400, f"bare LF in the header section: {echo(buf[self._pos:])}")
+            rules.malformed("bare LF in the header section:", buf[self._pos:])
         if buf.find(b"\r", start, len(buf) - 1) >= 0 and buf.find(b"\r\n", start) < 0:
-            raise ParseError(400, f"bare CR in the header section: {echo(buf[self._pos:])}")
+            rules.malformed("bare CR in the header section:", buf[self._pos:])
 
     def _split_request_line(self, line):
         # RFC 9112 §3: method SP request-target SP HTTP-version, one space each.
         method, space1, rest = line.partition(b" ")
         target, space2, version = rest.rpartition(b" ")
         if not (space1 and space2):
-            raise ParseError(400, f"malformed request line {echo(line)}")
+            rules.malformed("malformed request line", line)
         if not method or method.translate(None, rules.TCHAR_BYTES):
-            raise ParseError(400, f"invalid method {echo(method)}")
+            rules.malformed("invalid method", method)
         if not target or target.translate(None, rules.TARGET_BYTES):
-            raise ParseError(400, f"invalid request target {echo(target)}")
+            rules.malformed("invalid request target", target)
         return method, target, rules.check_version(version)
 
     def _split_field_line(self, line):
         # RFC 9112 §5.2: a line starting with whitespace is obs-fold, refused.
         if line[0] in rules.WHITESPACE:
-            raise ParseError(400, f"obsolete line folding: {echo(line)}")
+            rules.malformed("obsolete line folding:", line)
         name, colon, value = line.partition(b":")
         # RFC 9112 §5.1: no whitespace between name and colon (not a tchar).
         if not colon or not name or name.translate(None, rules.TCHAR_BYTES):
-            raise ParseError(400, f"invalid field name in {echo(line)}")
+            rules.malformed("invalid field name in", line)
         value = value.strip(rules.WHITESPACE)
         if value.translate(None, rules.FIELD_VALUE_BYTES):
-            raise ParseError(400, f"invalid character in the value of {echo(name)}")
+            rules.malformed("invalid character in the value of", name)
         return name, value
-
-    def _add_field(self, line):
-        if len(self._headers) >= self.limits.max_header_count:
-            raise ParseError(431, f"more than max_header_count={self.limits.max_header_count} fields")
-        name, value = self._split_field_line(line)
-        self._headers.append((name, value))
-        lower = name.lower()
-        if lower == b"host":
-            self._host_count += 1
-        elif lower == b"content-length":
-            self._length = rules.content_length(value, self._length)
-        elif lower == b"transfer-encoding":
-            self._transfer_encoding = _join(self._transfer_encoding, value)
-        elif lower == b"connection":
-            self._connection = _join(self._connection, value)
 
     def _finish_head(self):
         method, target, minor = self._request_line
-        keep_alive, length, chunked = rules.finish_head(
-            minor, self._host_count, self._length, self._transfer_encoding,
-            self._connection, self.limits)
-        request = Request(method, target, VERSIONS[minor], self._headers, keep_alive, length, chunked)
+        decided = self._rules
+        decided.finish_head(minor)
+        request = Request(method, target, VERSIONS[minor], self._headers,
+                          decided.keep_alive, decided.body_length, decided.chunked)
         self._reset_head()
-        self._body_total = 0
-        self._remaining = length
-        self._state = CHUNK_SIZE if chunked else BODY
+        self._remaining = decided.body_length
+        self._state = CHUNK_SIZE if decided.chunked else BODY
         return request
-
-
-def _join(previous, value):
-    """Several fields of one name combine into one comma-separated list (RFC 9110 §5.3)."""
-    return value if previous is None else previous + b", " + value

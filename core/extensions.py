@@ -20,6 +20,8 @@ import re
 # module (core/loop_c.pxd), not after the source: Cython reads X_c.pxd for a
 # module named X_c.
 EXTENSIONS = [
+    ("core.request_c", "core/request.py"),
+    ("core._framing_c", "core/_framing.py"),
     ("core._parser_c", "core/_parser_c.pyx"),
     ("core._io_c", "core/_io_c.pyx"),
     ("core.loop_c", "core/loop_py.py"),

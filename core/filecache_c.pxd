@@ -5,7 +5,7 @@
 # filecache_c.pxd, not filecache.pxd.
 cimport cython
 from core._io_c cimport IO
-from core._parser_c cimport Request
+from core.request_c cimport Request
 
 cdef class FileEntry
 

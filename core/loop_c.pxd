@@ -4,7 +4,8 @@
 # Named after the compiled module, not the source: Cython reads loop_c.pxd.
 cimport cython
 ctypedef long long int64
-from core._parser_c cimport RequestParser, Request
+from core._parser_c cimport RequestParser
+from core.request_c cimport Request
 from core._io_c cimport IO, OutQueue
 from core.filecache_c cimport Answer, FileCache, FileEntry
 

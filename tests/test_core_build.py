@@ -136,6 +136,9 @@ def declarations(text):
 WRONG_TYPE = object()       # an int, a double, bytes, a list or an extension type each refuse it
 
 
+HEAPTYPE = 1 << 9     # Py_TPFLAGS_HEAPTYPE
+
+
 def not_applied(module, declared):
     """(subject, what is wrong) for each declaration of the .pxd the module does not show."""
     problems = []
@@ -149,6 +152,9 @@ def not_applied(module, declared):
             continue
         if cls.__dictoffset__ and not decl.has_dict:
             problems.append((decl.name, "declared cdef class, yet its instances have a __dict__"))
+        elif cls.__flags__ & HEAPTYPE:
+            # (a class statement makes a heap type; a cdef class is a static extension type)
+            problems.append((decl.name, "declared cdef class, yet a class statement's (heap) type"))
         for method in decl.c_methods:
             if hasattr(cls, method):
                 problems.append((f"{decl.name}.{method}", "declared cdef, yet a Python attribute"))
@@ -160,6 +166,15 @@ def not_applied(module, declared):
             subject = f"{decl.name}.{name}"
             if not isinstance(inspect.getattr_static(cls, name, None), (GetSetDescriptorType, MemberDescriptorType)):
                 problems.append((subject, f"declared {ctype}, yet not a typed attribute of the class"))
+            if instance is not None and not writable:
+                try:
+                    setattr(instance, name, WRONG_TYPE)
+                except AttributeError:
+                    continue        # readonly, as declared
+                except TypeError:
+                    pass
+                problems.append((subject, f"declared readonly {ctype}, yet writable from Python"))
+                continue
             if instance is None or not writable or ctype in ("object", "bint"):
                 continue            # bint takes any object, object anything
             try:

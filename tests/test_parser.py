@@ -135,6 +135,18 @@ def test_header_lookup_is_case_insensitive_and_first_wins(Parser):
     assert request.get(b"x-missing", b"dflt") == b"dflt"
 
 
+def test_both_parsers_return_the_one_request_class_of_core_request(Parser):
+    # One source: the compiled parser's Request is core/request.py compiled as
+    # core.request_c, with the same fields and the same repr.
+    parser = Parser()
+    parser.feed(b"GET /x HTTP/1.0\r\n\r\n")
+    request = parser.next_event()
+    assert type(request).__module__ in ("core.request", "core.request_c")
+    assert type(request).__slots__ == ("method", "target", "version", "headers", "keep_alive",
+                                       "content_length", "chunked")
+    assert repr(request) == "<Request b'GET' b'/x' HTTP/1.0>"
+
+
 def test_a_large_body_arrives_complete(Parser):
     body = random.Random(1).randbytes(3 * 1024 * 1024)
     data = b"POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n" % len(body) + body

@@ -1,0 +1,44 @@
+"""A parsed request head: the one ``Request`` class both parsers return.
+
+Plain Python for the pure parser, and the same file compiled as
+``core.request_c`` for the compiled parser: ``request_c.pxd`` makes it a
+``cdef class`` whose typed fields the parser fills from C and the compiled
+loop reads from C.  ``core.parser.Request`` is the class in use.
+"""
+
+
+def find_field(headers, name, default=None):
+    """The first value in headers of the field called name, compared case-insensitively."""
+    name = name.lower()
+    for field, value in headers:
+        if field.lower() == name:
+            return value
+    return default
+
+
+class Request:
+    """A parsed request head.
+
+    method, target: bytes as sent.  version: b"1.0" or b"1.1".
+    headers: list of (name, value) byte pairs in arrival order, names as sent.
+    keep_alive: whether the connection may carry another request after this.
+    content_length: body size, or -1 for a chunked body.  chunked: bool.
+    """
+
+    __slots__ = ("method", "target", "version", "headers", "keep_alive", "content_length", "chunked")
+
+    def __init__(self, method, target, version, headers, keep_alive, content_length, chunked):
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+        self.keep_alive = keep_alive
+        self.content_length = content_length
+        self.chunked = chunked
+
+    def get(self, name, default=None):
+        """The first value of the field called name, compared case-insensitively."""
+        return find_field(self.headers, name, default)
+
+    def __repr__(self):
+        return f"<Request {self.method!r} {self.target!r} HTTP/{self.version.decode()}>"
