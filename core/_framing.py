@@ -238,8 +238,9 @@ class RequestRules:
     def finish_head(self, minor):
         """Decide framing and persistence once the whole head is read; minor: 0 or 1.
 
-        Sets keep_alive, body_length (-1 when chunked) and chunked; they stay
-        while the body is read (``new_head`` leaves them alone).
+        Sets keep_alive, body_length (-1 when chunked) and chunked, which stay
+        while the body is read; then the next section (the trailers of a
+        chunked body, or the next head) starts.
         """
         # RFC 9112 §3.2: exactly one Host on HTTP/1.1, at most one ever.
         if self.host_count > 1:
@@ -269,6 +270,7 @@ class RequestRules:
         self.chunked = chunked
         self.body_length = -1 if chunked else max(self.length, 0)
         self.body_total = 0
+        self.new_head()
 
     # -- a chunked body ------------------------------------------------------
 

@@ -90,7 +90,6 @@ cdef class RequestParser:
         self._method = self._target = None
         self._minor = 0
         self._headers = []
-        self._rules.new_head()
 
     # -- input -------------------------------------------------------------
 
@@ -205,6 +204,7 @@ cdef class RequestParser:
                 if end < 0:
                     return NEED_DATA
                 if end == start:
+                    self._rules.new_head()
                     self._reset_head()
                     self._state = HEAD
                     return END_OF_MESSAGE

@@ -37,7 +37,6 @@ class RequestParser:
     def _reset_head(self):
         self._request_line = None   # (method, target, minor) once read
         self._headers = []
-        self._rules.new_head()
 
     # -- input -------------------------------------------------------------
 
@@ -119,6 +118,7 @@ class RequestParser:
                 if line is None:
                     return NEED_DATA
                 if not line:
+                    self._rules.new_head()
                     self._reset_head()
                     self._state = HEAD
                     return END_OF_MESSAGE
