@@ -27,9 +27,15 @@ def parse_allow_ips(text):
     return tuple(ipaddress.ip_network(item, strict=False) for item in items)
 
 
+def program_name() -> str:
+    """How the user started us: ``python -m core``, or the console command (httpcourse-serve)."""
+    invoked = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "python -m core" if invoked in ("", "__main__.py", "-c") else invoked
+
+
 def parse_args(argv=None):
     parser = OneLineParser(
-        prog="python -m core",
+        prog=program_name(),
         description="The production HTTP/1.1 server: every route of the course, fast.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=4221, help="port (default 4221; 0 picks a free one)")
@@ -95,9 +101,9 @@ def main(argv=None):
     try:
         return serve_forever(args)
     except ListenerError as error:
-        print(f"python -m core: {error}", file=sys.stderr)
+        print(f"{program_name()}: {error}", file=sys.stderr)
         return 1
     except OSError as error:
         where = args.uds if args.uds is not None else f"{args.host}:{args.port}"
-        print(f"python -m core: cannot listen on {where}: {error.strerror or error}", file=sys.stderr)
+        print(f"{program_name()}: cannot listen on {where}: {error.strerror or error}", file=sys.stderr)
         return 1
