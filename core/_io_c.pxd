@@ -17,9 +17,13 @@ cdef extern from "<sys/epoll.h>" nogil:
 @cython.final
 cdef class OutQueue:
     cdef char* buf
-    cdef readonly Py_ssize_t size        # bytes queued and not yet sent
-    cdef Py_ssize_t sent, cap
+    cdef readonly Py_ssize_t size        # bytes queued and not yet sent (buffered + held)
+    cdef Py_ssize_t sent, buffered, cap
+    cdef bytes held                      # a large last piece, sent from its own bytes
+    cdef Py_ssize_t held_sent
     cpdef int append(self, bytes data) except -1
+    cdef int _copy(self, const char* data, Py_ssize_t n) except -1
+    cdef void _advance(self, Py_ssize_t n)
     cpdef void release(self)
     cpdef void clear(self)
 

@@ -4,13 +4,14 @@
 Everything that decides lives in ``loop_py.py`` (compiled as ``loop_c``);
 this layer only moves bytes: epoll_wait into a C array, recv into one
 scratch buffer appended straight to the compiled parser, send with
-MSG_MORE from one growable buffer, sendfile, accept4, and the stat identity
-of a cached file.  Return codes instead of exceptions, so that the
-per-request path raises nothing.
+MSG_MORE from one growable buffer (sendmsg with a large last piece held by
+reference), sendfile, accept4, and the stat identity of a cached file.
+Return codes instead of exceptions, so that the per-request path raises
+nothing.
 """
 from libc.errno cimport errno, EAGAIN, EINTR
 from libc.stdlib cimport malloc, realloc, free
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from posix.stat cimport struct_stat, stat
 from posix.types cimport off_t
 from posix.unistd cimport close as c_close
@@ -35,8 +36,22 @@ cdef extern from "<sys/epoll.h>" nogil:
     enum:
         EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLL_CTL_DEL, EPOLL_CLOEXEC
 
+cdef extern from "<sys/uio.h>" nogil:
+    struct iovec:
+        void* iov_base
+        size_t iov_len
+
 cdef extern from "<sys/socket.h>" nogil:
+    struct msghdr:
+        void* msg_name
+        unsigned int msg_namelen
+        iovec* msg_iov
+        size_t msg_iovlen
+        void* msg_control
+        size_t msg_controllen
+        int msg_flags
     ssize_t send(int fd, const void* buf, size_t n, int flags)
+    ssize_t sendmsg(int fd, const msghdr* msg, int flags)
     ssize_t recv(int fd, void* buf, size_t n, int flags)
     int accept4(int fd, void* addr, void* addrlen, int flags)
     int setsockopt(int fd, int level, int optname, const void* optval, unsigned int optlen)
@@ -73,17 +88,37 @@ cdef enum:
     MAX_EVENTS = 512
     SCRATCH_SIZE = 262144
     KEEP_CAP = 262144          # a buffer grown past this is given back once empty
+    HOLD_BYTES = 2048          # a piece this large is sent from its own bytes, not copied
 
 
 cdef class OutQueue:
-    """Bytes waiting to be sent on one connection, in order."""
+    """Bytes waiting to be sent on one connection, in order.
+
+    Small pieces (a head, its Date line) are copied into one buffer; a large
+    last piece (a small file's content kept in memory) is held by reference
+    and sent with the buffer in one sendmsg, never copied in user space.  A
+    piece appended after it (a pipelined response's head) copies it into the
+    buffer first, so the order stays what append was told.
+    """
 
     def __dealloc__(self):
         free(self.buf)
 
     cpdef int append(self, bytes data) except -1:
         cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
-        cdef Py_ssize_t need = self.sent + self.size + n, cap
+        if self.held is not None:
+            self._copy(PyBytes_AS_STRING(self.held) + self.held_sent, PyBytes_GET_SIZE(self.held) - self.held_sent)
+            self.held = None
+        if n >= HOLD_BYTES:
+            self.held, self.held_sent = data, 0
+        else:
+            self._copy(PyBytes_AS_STRING(data), n)
+        self.size += n
+        return 0
+
+    cdef int _copy(self, const char* data, Py_ssize_t n) except -1:
+        """Append n bytes to the buffer (size is the caller's to count)."""
+        cdef Py_ssize_t need = self.sent + self.buffered + n, cap
         cdef char* grown
         if need > self.cap:
             cap = max(need, self.cap * 2, 1024)
@@ -91,9 +126,17 @@ cdef class OutQueue:
             if grown == NULL:
                 raise MemoryError()
             self.buf, self.cap = grown, cap
-        memcpy(self.buf + self.sent + self.size, PyBytes_AS_STRING(data), n)
-        self.size += n
+        memcpy(self.buf + self.sent + self.buffered, data, n)
+        self.buffered += n
         return 0
+
+    cdef void _advance(self, Py_ssize_t n):
+        """n bytes were sent: from the buffer first, then from the held piece."""
+        cdef Py_ssize_t from_buffer = min(n, self.buffered)
+        self.sent += from_buffer
+        self.buffered -= from_buffer
+        self.held_sent += n - from_buffer
+        self.size -= n
 
     cpdef void release(self):
         """Give the buffer back while nothing is queued (an idle keep-alive connection)."""
@@ -103,7 +146,8 @@ cdef class OutQueue:
             self.cap = self.sent = 0
 
     cpdef void clear(self):
-        self.size = self.sent = 0
+        self.size = self.sent = self.buffered = 0
+        self.held = None
         if self.cap > KEEP_CAP:
             free(self.buf)
             self.buf = NULL
@@ -216,16 +260,31 @@ cdef class IO:
         """Send what out holds: 1 all sent, 0 the socket is full, -1 error."""
         cdef ssize_t n
         cdef int flags = MSG_NOSIGNAL | (MSG_MORE if more else 0)
+        cdef iovec iov[2]
+        cdef msghdr msg
+        cdef int count
         while out.size:
-            n = send(fd, out.buf + out.sent, out.size, flags)
+            if out.held is None:
+                n = send(fd, out.buf + out.sent, out.buffered, flags)
+            else:
+                count = 0
+                if out.buffered:
+                    iov[0].iov_base = out.buf + out.sent
+                    iov[0].iov_len = out.buffered
+                    count = 1
+                iov[count].iov_base = PyBytes_AS_STRING(out.held) + out.held_sent
+                iov[count].iov_len = PyBytes_GET_SIZE(out.held) - out.held_sent
+                memset(&msg, 0, sizeof(msg))
+                msg.msg_iov = iov
+                msg.msg_iovlen = count + 1
+                n = sendmsg(fd, &msg, flags)
             if n < 0:
                 if errno == EAGAIN:
                     return 0
                 if errno == EINTR:
                     continue
                 return -1
-            out.sent += n
-            out.size -= n
+            out._advance(n)
         out.clear()
         return 1
 

@@ -42,7 +42,7 @@ cdef class FileEntry:
     cdef public int fd
     cdef public unsigned long long dev, ino
     cdef public long long size, mtime_ns
-    cdef public double resolved_at
+    cdef public double resolved_at, checked_at
     cdef public int users
     cdef public bint retired
     cdef public list held_fds

@@ -610,3 +610,83 @@ def test_aliases_share_one_cache_entry(server):
         assert all(read_reply(client, "HEAD").status == 200 for _ in range(200))
         grown = settled_fd_count(worker) - baseline
     assert grown <= 3, f"the worker holds {grown} more descriptors after 200 aliases of one file"
+
+
+# == 7. one stat per file per round of the loop ======================================================
+
+BUILDS = {"compiled": ("core.filecache_c", "core._io_c", "core._parser_c"),
+          "pure": ("core.filecache", "core._io_py", "core._parser_py")}
+
+
+@pytest.mark.parametrize("build", sorted(BUILDS))
+def test_a_stat_serves_one_round_of_the_loop_only(build, tmp_path):
+    """Requests of one round share the round's stat; the next round sees a replaced file."""
+    import importlib
+    from core.app import App
+    from core.files import FileRoot
+
+    filecache, io_module, parser_module = (importlib.import_module(name) for name in BUILDS[build])
+    (tmp_path / "f.txt").write_bytes(b"old")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    cache = filecache.FileCache(App(FileRoot(str(tmp_path))), io_module.IO(listener))
+
+    def lookup(now):
+        parser = parser_module.RequestParser()
+        parser.feed(b"GET /files/f.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        return cache.lookup(parser.next_event(), now)
+
+    try:
+        first = lookup(100.0)
+        assert first is not None and first.body == b"old"
+        assert lookup(100.0) is first
+        (tmp_path / "new").write_bytes(b"new!")
+        os.replace(tmp_path / "new", tmp_path / "f.txt")
+        assert lookup(100.0) is first              # the same round: its stat holds
+        later = lookup(100.0001)                   # the next round stats again
+        assert later is not first and later.body == b"new!"
+    finally:
+        cache.close()
+        listener.close()
+
+
+@pytest.mark.parametrize("build", sorted(BUILDS))
+def test_the_send_queue_keeps_order_through_a_slow_reader(build):
+    """Heads, held bodies and pipelined heads after them arrive as queued, across partial sends."""
+    import importlib
+
+    io_module = importlib.import_module(BUILDS[build][1])
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    client = socket.create_connection(listener.getsockname())
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    client.settimeout(5)
+    io = io_module.IO(listener)
+    fd = -1
+    try:
+        fd = wait_until(lambda: (lambda n: n if n >= 0 else None)(io.accept()), timeout=5)
+        os.set_blocking(fd, False)
+        # Queued in rounds, as pipelined responses are: a held body with a head after it.
+        rounds = [[b"HEAD-1\r\n", os.urandom(40_000), b"HEAD-2\r\n", os.urandom(3000), b"H3"],
+                  [os.urandom(200_000)], [b"H4", os.urandom(5000)]]
+        expected = b"".join(b"".join(pieces) for pieces in rounds)
+        out = io_module.OutQueue()
+        received = bytearray()
+        for pieces in rounds:
+            for piece in pieces:
+                before = out.size
+                out.append(piece)
+                assert out.size == before + len(piece)
+            while io.send(fd, out, False) == 0:         # full: read a little, as a slow reader would
+                assert out.size > 0
+                received += client.recv(8192)
+        assert out.size == 0
+        while len(received) < len(expected):
+            received += client.recv(65536)
+        assert bytes(received) == expected
+    finally:
+        if fd >= 0:
+            io.close(fd)
+        client.close()
+        listener.close()
