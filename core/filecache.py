@@ -37,7 +37,7 @@ import os
 
 from .app import file_fields
 from .errors import HTTPError
-from .files import decode_name, read_whole
+from .files import decode_name, read_unchanged
 from .response import SERVER, STATUS_LINES, Response, date_field, serialize_head
 
 # Fields that can change how a file is answered (RFC 9110 §12.5.3, §13, §14).
@@ -144,6 +144,10 @@ class Answer:
         self.fd = response.fd
         self.body = None if response.fd >= 0 else response.body
         self.length = response.length
+        if response.fd == entry.fd and entry.content is not None and response.offset == 0 \
+                and response.length == len(entry.content):
+            # The entry's own file, kept in memory: it leaves with its head in one send.
+            self.fd, self.body = -1, entry.content
         self.prefix = STATUS_LINES[response.status] + SERVER
         self.head_rest = head_after_date(response.status, response.fields, response.length)
 
@@ -172,16 +176,12 @@ class FileEntry:
         self.users = 0              # responses sending from fd (or a descriptor in held_fds)
         self.retired = False        # out of the cache: fds close when users falls to 0
         self.held_fds = []          # other descriptors answers send from (a name.gz beside it)
+        # A small file's bytes (None if written to while read: then it is sent from the file).
+        self.content = read_unchanged(self.fd, info) if keep_bytes else None
+        self.kept_bytes = len(self.content) if self.content is not None else 0
         # The answer to a request with none of the fields that change it:
         # the fields app.handle gives this file (ETag, Last-Modified, ...).
-        fields = file_fields(info)
-        content = read_whole(self.fd, info.st_size) if keep_bytes else None
-        if content is not None and len(content) == info.st_size:
-            self.kept_bytes = len(content)
-            self.plain = Answer(self, Response(200, fields, content), None)
-        else:
-            self.kept_bytes = 0
-            self.plain = Answer(self, Response(200, fields, fd=self.fd, length=info.st_size), None)
+        self.plain = Answer(self, Response(200, file_fields(info), fd=self.fd, length=info.st_size), None)
         self.answers = {}           # answer_key -> Answer, or UNCACHEABLE
 
     def acquire(self):

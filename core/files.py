@@ -295,9 +295,8 @@ class GzipCache:
         now = self._clock()
         if self._recently_evicted(path, now) or not self._afford(info.st_size, now):
             return None
-        data = read_whole(fd, info.st_size)
-        after = os.fstat(fd)
-        if data is None or (after.st_size, after.st_mtime_ns) != (info.st_size, info.st_mtime_ns):
+        data = read_unchanged(fd, info)
+        if data is None:
             return None             # written to while we read: send it as it is, cache nothing
         self._tokens -= len(data)
         compressed = gzip.compress(data, compresslevel=self.LEVEL, mtime=0)
@@ -347,6 +346,15 @@ def read_whole(fd: int, size: int):
         parts.append(data)
         offset += len(data)
     return b"".join(parts)
+
+
+def read_unchanged(fd: int, info):
+    """The whole file open as fd, if it is still the version info (its fstat) describes; else None."""
+    data = read_whole(fd, info.st_size)
+    after = os.fstat(fd)
+    if data is None or (after.st_size, after.st_mtime_ns) != (info.st_size, info.st_mtime_ns):
+        return None
+    return data
 
 
 class Upload:

@@ -690,3 +690,21 @@ def test_the_send_queue_keeps_order_through_a_slow_reader(build):
             io.close(fd)
         client.close()
         listener.close()
+
+
+def test_a_file_written_to_while_read_is_not_kept(tmp_path):
+    """read_unchanged (the small-file copy, the gzip source) refuses a version it did not stat."""
+    from core.files import read_unchanged
+
+    path = tmp_path / "f.txt"
+    path.write_bytes(b"version 1")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        info = os.fstat(fd)
+        assert read_unchanged(fd, info) == b"version 1"
+        path.write_bytes(b"version 2")                     # same size, a new mtime
+        os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns + 1))
+        assert read_unchanged(fd, info) is None
+        assert read_unchanged(fd, os.fstat(fd)) == b"version 2"
+    finally:
+        os.close(fd)
