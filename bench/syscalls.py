@@ -2,6 +2,7 @@
 
     python -m bench syscalls                                  # core, nginx-tuned, floor; ~15 s each
     python -m bench syscalls --servers core,floor --trace-duration 2
+    python -m bench syscalls --reps 3                         # interleaved, medians
 
 For each server: start it fresh (pinned to CPU 1, wrk to CPU 0, as ``python -m bench`` does),
 warm it up with T1's load (10 KB file, 100 keep-alive clients, wrk -t1), measure its CPU µs per
@@ -142,8 +143,11 @@ def per_request(threads: list[ThreadSummary], responses: int) -> dict:
         "syscall_us_per_request_without_waiting": total - waiting if responses else None,
         "serving_threads": [_thread_info(t) for t in serving],
         "other_threads": [_thread_info(t) for t in idle],
-        # Each call perf saw complete is two events; an enter or exit it lost leaves one unpaired.
+        # Each call perf saw complete is two events.  A call already running when the trace began
+        # (a blocked epoll_wait) or still running at its end leaves one unpaired event per thread;
+        # more than that are entries or exits perf lost.
         "unpaired_events": sum(t.events - 2 * t.calls for t in threads),
+        "threads": len(threads),
     }
 
 
@@ -303,6 +307,45 @@ def run_server(spec: servers.ServerSpec, args: argparse.Namespace, perf: str, wr
 
 # --- the report ------------------------------------------------------------------------
 
+# The figures of a server's runs that the report gives as medians over repetitions.
+UNTRACED_FIGURES = ("requests", "rps", "cpu_us_per_request")
+TRACED_FIGURES = ("requests", "rps", "cpu_us_per_request", "calls_per_request", "syscall_us_per_request",
+                  "syscall_us_per_request_without_waiting")  # fmt: skip
+
+
+def summarise(results: list[dict]) -> list[dict]:
+    """Per server (in the order first run), the medians over its good repetitions, shaped like one run.
+
+    A syscall missing from a repetition made no call there: 0 calls and 0 µs per request in it.
+    """
+    out = []
+    for name in dict.fromkeys(r["server"] for r in results):
+        good = [r for r in results if r["server"] == name and "traced" in r]
+        if not good:
+            continue
+        per_rep_rows = [{row["syscall"]: row for row in r["traced"]["rows"]} for r in good]
+        rows = []
+        for syscall in dict.fromkeys(s for reps in per_rep_rows for s in reps):
+            present = [reps[syscall] for reps in per_rep_rows if syscall in reps]
+            rows.append({
+                "syscall": syscall,
+                "calls_per_request": report._median([reps[syscall]["calls_per_request"] if syscall in reps else 0.0
+                                                     for reps in per_rep_rows]),
+                "us_per_call": report._median([row["us_per_call"] for row in present]),
+                "us_per_request": report._median([reps[syscall]["us_per_request"] if syscall in reps else 0.0
+                                                  for reps in per_rep_rows]),
+            })  # fmt: skip
+        rows.sort(key=lambda row: -row["us_per_request"])
+        out.append({
+            "server": name,
+            "reps": len(good),
+            "untraced": {k: report._median([r["untraced"][k] for r in good]) for k in UNTRACED_FIGURES},
+            "traced": {"rows": rows, **{k: report._median([r["traced"][k] for r in good]) for k in TRACED_FIGURES}},
+            "tracing_us_per_syscall": report._median([r["tracing_us_per_syscall"] for r in good]),
+        })  # fmt: skip
+    return out
+
+
 
 def _num(value, fmt: str) -> str:
     return "–" if value is None else format(value, fmt)
@@ -318,7 +361,8 @@ def markdown(doc: dict) -> str:
     v = m["versions"]
     peers = ", ".join(f"{k} {v[k]}" for k in ("nginx", "wrk") if v.get(k))
     pin = report.pinning_text(plan["pinned"], 1, plan.get("server_cpus") or [1], plan.get("load_cpus") or [0])
-    ok = [r for r in doc["results"] if "traced" in r]
+    ok = doc["summary"]
+    reps = plan.get("reps", 1)
     method = ("recorded with `perf trace record -p PIDS -- wrk ...` and summarised with `perf trace -i FILE -s`"
               if not plan["live"] else "live `perf trace -s -p PIDS -- wrk ...`")  # fmt: skip
     lines = [
@@ -329,7 +373,8 @@ def markdown(doc: dict) -> str:
         f"Linux {m['kernel']}, Python {v['python']}; {peers}; {doc.get('perf') or 'perf ?'}",
         f"- Load: T1, {plan['file']} to {plan['clients']} keep-alive clients, wrk -t1; {pin} (perf too); one "
         f"worker each; each server started fresh, warmed up {plan['warmup_s']:g} s, then measured untraced for "
-        f"{plan['duration_s']:g} s and traced for {plan['trace_duration_s']:g} s (one more wrk run).",
+        f"{plan['duration_s']:g} s and traced for {plan['trace_duration_s']:g} s (one more wrk run)"
+        + (f"; {reps} repetitions, servers interleaved, every figure the median over them." if reps > 1 else "."),
         f"- Trace: every process of the server, {method}; perf starts wrk and stops when it exits, so the "
         "responses in the window are wrk's count of that run.",
         "- calls/req = calls ÷ responses; µs/call = perf's mean **wall** time from entry to exit of the "
@@ -345,7 +390,8 @@ def markdown(doc: dict) -> str:
         lines.append("- Skipped: " + "; ".join(f"{k} ({why})" for k, why in doc["skipped"].items()))
     for r in doc["results"]:
         if "error" in r:
-            lines.append(f"- {r['server']}: FAILED: {r['error']}")
+            rep = f" (repetition {r['rep']})" if reps > 1 and "rep" in r else ""
+            lines.append(f"- {r['server']}{rep}: FAILED: {r['error']}")
     if ok:
         names = [r["server"] for r in ok]
         header = ["syscall"] + [f"{n} {col}" for n in names for col in ("calls/req", "µs/call", "µs/req")]
@@ -379,23 +425,23 @@ def markdown(doc: dict) -> str:
             total_row("tracing's CPU µs per syscall (estimate)", "tracing_us_per_syscall", ".1f", None),
             total_row("untraced req/s", "rps", ",.0f", "untraced"),
             total_row("traced req/s", "rps", ",.0f"),
-            total_row("responses in the traced window", "requests", ",", "traced"),
+            total_row("responses in the traced window", "requests", ",.0f", "traced"),
         ]
         notes = []
-        for r in ok:
+        for r in (r for r in doc["results"] if "traced" in r):
             t = r["traced"]
+            who = r["server"] + (f" (repetition {r['rep']})" if reps > 1 and "rep" in r else "")
             for other in t["other_threads"]:
                 calls = ", ".join(f"{k} ×{c:,}" for k, c in other["top"].items())
-                notes.append(f"{r['server']}: thread {other['comm']} ({other['tid']}) not counted: "
+                notes.append(f"{who}: thread {other['comm']} ({other['tid']}) not counted: "
                              f"{other['calls']:,} calls in the window ({calls})")  # fmt: skip
-            if t["unpaired_events"]:
-                notes.append(f"{r['server']}: {t['unpaired_events']:,} unpaired syscall events "
-                             "(an entry or exit perf missed)")  # fmt: skip
+            if abs(t["unpaired_events"]) > 2 * t.get("threads", 1):
+                notes.append(f"{who}: {t['unpaired_events']:,} unpaired syscall events: perf lost some")
             for w in t["perf_warnings"]:
-                notes.append(f"{r['server']}: perf: {w}")
+                notes.append(f"{who}: perf: {w}")
             errors = [f"{row['syscall']} {row['errors']:,}/{row['calls']:,}" for row in t["rows"] if row["errors"]]
             if errors:
-                notes.append(f"{r['server']}: calls that returned an error (EAGAIN, mostly): {', '.join(errors)}")
+                notes.append(f"{who}: calls that returned an error (EAGAIN, mostly): {', '.join(errors)}")
         if notes:
             lines += [""] + [f"- {n}" for n in notes]
     lines.append("")
@@ -403,6 +449,17 @@ def markdown(doc: dict) -> str:
 
 
 # --- command line ----------------------------------------------------------------------
+
+
+def _progress(r: dict, reps: int) -> None:
+    if "traced" in r:
+        t, u = r["traced"], r["untraced"]
+        what = (f"untraced {u['rps']:,.0f} req/s, {u['cpu_us_per_request']:.1f} CPU µs/req; traced "
+                f"{t['requests']:,} responses, {t['calls_per_request']:.2f} syscalls and "
+                f"{t['syscall_us_per_request']:.1f} wall µs in syscalls per request")  # fmt: skip
+    else:
+        what = f"FAILED: {r.get('error')}"
+    print(f"{r['server']} rep {r['rep']}/{reps}: {what}", file=sys.stderr, flush=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -414,6 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up load (default 2; 0 = none)")
     p.add_argument("--clients", type=int, default=100, help="keep-alive clients (default 100, as T1)")
     p.add_argument("--size", default="10k", help="size of the served file (default 10k, as T1)")
+    p.add_argument("--reps", type=int, default=1,
+                   help="repetitions, servers interleaved; the report gives medians (default 1)")  # fmt: skip
     p.add_argument("--live", action="store_true",
                    help="trace with live 'perf trace -s -p' instead of record + summary (much heavier here)")
     p.add_argument("--no-pin", action="store_true", help="do not pin the server to CPU 1 and wrk + perf to CPU 0")
@@ -436,9 +495,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m bench syscalls: unknown server {', '.join(unknown) or '(none)'} "
               f"(known: {', '.join(servers.SPECS)})", file=err)  # fmt: skip
         return 2
-    if min(args.duration, args.trace_duration) < 1 or args.clients < 1:
-        print("python -m bench syscalls: --duration and --trace-duration must be at least 1 s, --clients positive",
-              file=err)  # fmt: skip
+    if min(args.duration, args.trace_duration) < 1 or args.clients < 1 or args.reps < 1:
+        print("python -m bench syscalls: --duration and --trace-duration must be at least 1 s, --clients and "
+              "--reps positive", file=err)  # fmt: skip
         return 2
     perf, wrk = find_perf(), loadgen.find_wrk()
     if perf is None or wrk is None:
@@ -463,24 +522,20 @@ def main(argv: list[str] | None = None) -> int:
     file_name = file_name_for(size)
     print(f"machine: {machine.one_line(info)}; {perf_version}", file=err)
     per_server = args.warmup + args.duration + args.trace_duration + 4
-    print(f"syscalls: {file_name} to {args.clients} clients; {', '.join(s.name for s in chosen)}; about "
-          f"{per_server * len(chosen):.0f} s", file=err)  # fmt: skip
+    print(f"syscalls: {file_name} to {args.clients} clients; {', '.join(s.name for s in chosen)}; "
+          f"{args.reps} repetition{'s' if args.reps > 1 else ''}; about {per_server * len(chosen) * args.reps:.0f} s",
+          file=err)  # fmt: skip
 
     files_dir = files.make_file_dir({file_name: size, PROBE_FILE: 16})
     scratch = tempfile.mkdtemp(prefix="bench-syscalls-")
     results = []
     try:
-        for spec in chosen:
-            r = run_server(spec, args, perf, wrk, files_dir, file_name, scratch, cpus)
-            results.append(r)
-            if "traced" in r:
-                t, u = r["traced"], r["untraced"]
-                what = (f"untraced {u['rps']:,.0f} req/s, {u['cpu_us_per_request']:.1f} CPU µs/req; traced "
-                        f"{t['requests']:,} responses, {t['calls_per_request']:.2f} syscalls and "
-                        f"{t['syscall_us_per_request']:.1f} wall µs in syscalls per request")  # fmt: skip
-            else:
-                what = f"FAILED: {r.get('error')}"
-            print(f"{spec.name}: {what}", file=err, flush=True)
+        for rep in range(args.reps):
+            k = rep % len(chosen)  # rotate the order: nobody always runs right after the same server
+            for spec in chosen[k:] + chosen[:k]:
+                r = {"rep": rep + 1, **run_server(spec, args, perf, wrk, files_dir, file_name, scratch, cpus)}
+                results.append(r)
+                _progress(r, args.reps)
     except KeyboardInterrupt:
         print("interrupted: writing the servers so far", file=err)
     finally:
@@ -491,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
             "duration_s": args.duration, "trace_duration_s": args.trace_duration, "live": args.live,
             "pinned": cpus[0] is not None, "server_cpus": sorted(cpus[0]) if cpus[0] else None,
             "load_cpus": sorted(cpus[1]) if cpus[1] else None,
-            "serving_calls_per_response": SERVING_CALLS_PER_RESPONSE}  # fmt: skip
+            "reps": args.reps, "serving_calls_per_response": SERVING_CALLS_PER_RESPONSE}  # fmt: skip
     doc = {
         "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": "python -m bench syscalls " + " ".join(argv),
@@ -500,6 +555,7 @@ def main(argv: list[str] | None = None) -> int:
         "plan": plan,
         "servers": {spec.name: report.describe(spec, 1) for spec in chosen},
         "skipped": skipped,
+        "summary": summarise(results),
         "results": results,
     }
     text = markdown(doc)

@@ -191,6 +191,7 @@ def test_markdown_puts_the_servers_side_by_side_with_the_untraced_cpu():
            "results": [_result("core", CORE_SUMMARY, CORE_RESPONSES, 10.2, 14.0),
                        _result("nginx-tuned", NGINX_SUMMARY, NGINX_RESPONSES, 10.8, 24.0),
                        {"server": "node-cached", "error": "node exited with 1"}]}  # fmt: skip
+    doc["summary"] = syscalls.summarise(doc["results"])
     text = syscalls.markdown(doc)
     assert ("| syscall | core calls/req | core µs/call | core µs/req | nginx-tuned calls/req | nginx-tuned µs/call "
             "| nginx-tuned µs/req |") in text  # fmt: skip
@@ -204,6 +205,23 @@ def test_markdown_puts_the_servers_side_by_side_with_the_untraced_cpu():
     assert "core: thread python (26529) not counted: 58 calls in the window (clock_nanosleep ×29, wait4 ×29)" in text
     assert "- node-cached: FAILED: node exited with 1" in text and "Skipped: floor (no C compiler)" in text
     assert "**wall** time" in text and "`python -m bench syscalls`" in text and "perf version 6.1" in text
+
+
+def test_repetitions_are_summarised_as_medians_and_a_missing_syscall_made_no_calls():
+    openat = "   openat                 3      0     0.031     0.007     0.010     0.013     15.25%\n"
+    assert openat in CORE_SUMMARY
+    quiet = CORE_SUMMARY.replace(openat, "")
+    results = [_result("core", CORE_SUMMARY, CORE_RESPONSES, 10.0, 14.0),
+               _result("core", quiet, CORE_RESPONSES, 11.0, 15.0),
+               _result("core", quiet, CORE_RESPONSES, 12.0, 13.0),
+               {"server": "core", "error": "died"}]  # fmt: skip
+    (core,) = syscalls.summarise(results)
+    assert core["reps"] == 3 and core["untraced"]["cpu_us_per_request"] == 11.0
+    assert core["traced"]["cpu_us_per_request"] == 14.0
+    rows = {r["syscall"]: r for r in core["traced"]["rows"]}
+    assert rows["openat"]["calls_per_request"] == 0.0  # in one repetition of three
+    assert rows["openat"]["us_per_call"] == pytest.approx(31 / 3)  # from the one that had it
+    assert syscalls.summarise([{"server": "floor", "error": "no"}]) == []
 
 
 def test_cli_knows_the_subcommand_and_refuses_unknown_servers(capsys):
