@@ -10,6 +10,7 @@
     python -m bench soak [...]       # bench.soak.main(argv)
     python -m bench integrity [...]  # bench.integrity.main(argv)
     python -m bench seed-scale [...] # bench.seed_scale.main(argv): 50 MB to 500 and 4,000 clients
+    python -m bench syscalls [...]   # bench.syscalls.main(argv): perf trace of one T1 request, per syscall
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from pathlib import Path
 
 from . import baseline, chart, files, launch, loadgen, machine, report, runner, scenarios, servers
 
-SUBCOMMANDS = {"parser": "parser_bench", "soak": "soak", "integrity": "integrity", "seed-scale": "seed_scale"}
+SUBCOMMANDS = {"parser": "parser_bench", "soak": "soak", "integrity": "integrity", "seed-scale": "seed_scale",
+               "syscalls": "syscalls"}  # fmt: skip
 QUICK_SCENARIOS = ["T1", "T2", "T5"]
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -32,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bench",
         description="Benchmark core against the stages, Node.js and nginx (scenarios T1–T5), "
         "or run a sub-benchmark: 'python -m bench parser ...', 'python -m bench soak ...', "
-        "'python -m bench integrity ...', 'python -m bench seed-scale ...'.",
+        "'python -m bench integrity ...', 'python -m bench seed-scale ...', 'python -m bench syscalls ...'.",
     )
     p.add_argument("--quick", action="store_true",
                    help="T1, T2 and T5 only, core vs node-cached vs nginx-tuned, 3 s runs (about 3 min)")

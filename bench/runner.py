@@ -68,7 +68,8 @@ def run_one(plan: Plan, case: Case, spec: ServerSpec, rep: int, scratch: str,
     port = free_port()
     server = None
     try:
-        setup = ServerSetup(port, plan.files_dir, workdir, case.clients, workers=plan.workers)
+        setup = ServerSetup(port, plan.files_dir, workdir, case.clients, workers=plan.workers,
+                            files=(PROBE_FILE, s.file_name))  # fmt: skip
         server = RunningServer(spec, setup, server_cpus)
         server.wait_ready(f"/files/{PROBE_FILE}")
         url = f"http://127.0.0.1:{port}/files/{s.file_name}"

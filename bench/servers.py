@@ -7,6 +7,7 @@ skipped with one line saying what to install.
 """
 from __future__ import annotations
 
+import hashlib
 import http.client
 import importlib.util
 import os
@@ -16,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,9 @@ class ServerSetup:
     workdir: str  # per-run scratch directory: logs, rendered configs, pid files
     max_clients: int
     workers: int = 1  # --workers: for the servers that can run several (core, nginx)
+    # The names the run will request under /files/ (probe first).  Servers that load their
+    # files at start (floor) load these; empty: every regular file in ``directory``.
+    files: tuple[str, ...] = ()
 
 
 @dataclass
@@ -199,6 +204,54 @@ def _uvicorn_command(setup: ServerSetup) -> list[str]:
             "--no-access-log", "--log-level", "warning"]  # fmt: skip
 
 
+# The floor (bench/peers/floor.c): what a server costs that does nothing but accept, recv, find
+# the end of the head and send a prebuilt response from memory.  Built with the system's C
+# compiler at first use, into a cache directory of this user under the temp dir (keyed by the
+# source's hash, so an edit rebuilds it).
+FLOOR_SOURCE = PEERS_DIR / "floor.c"
+
+
+def _c_compiler() -> str | None:
+    return next((found for cc in ("cc", "gcc", "clang") if (found := shutil.which(cc))), None)
+
+
+def _floor_unavailable() -> str | None:
+    if _c_compiler() is None:
+        return "no C compiler to build bench/peers/floor.c (cc, gcc or clang; apt-get install gcc)"
+    return None
+
+
+def floor_binary() -> Path:
+    """bench/peers/floor.c compiled with ``cc -O2`` (once per version of the source); ServerError if it fails."""
+    compiler = _c_compiler()
+    if compiler is None:
+        raise ServerError(_floor_unavailable())
+    source = FLOOR_SOURCE.read_bytes()
+    digest = hashlib.sha256(source + compiler.encode()).hexdigest()[:12]
+    cache = Path(tempfile.gettempdir()) / f"bench-floor-{os.getuid()}"
+    cache.mkdir(mode=0o700, exist_ok=True)
+    # The temp dir is shared: run nothing from a cache directory someone else could write to.
+    st = cache.stat()
+    if st.st_uid != os.getuid() or st.st_mode & 0o022:
+        raise ServerError(f"{cache} is not a private directory of this user; remove it")
+    binary = cache / f"floor-{digest}"
+    if not binary.exists():
+        partial = cache / f"floor-{digest}.{os.getpid()}.tmp"
+        built = subprocess.run([compiler, "-O2", "-o", str(partial), str(FLOOR_SOURCE)], capture_output=True,
+                               text=True, timeout=120)  # fmt: skip
+        if built.returncode != 0:
+            partial.unlink(missing_ok=True)
+            detail = (built.stderr.strip().splitlines() or ["no output"])[0]
+            raise ServerError(f"{compiler} -O2 bench/peers/floor.c failed: {detail}")
+        os.replace(partial, binary)  # whole or not at all, also when two runs build at once
+    return binary
+
+
+def _floor_command(setup: ServerSetup) -> list[str]:
+    names = setup.files or sorted(e.name for e in os.scandir(setup.directory) if e.is_file())
+    return [str(floor_binary()), str(setup.port), setup.directory, *names]
+
+
 SPECS: dict[str, ServerSpec] = {
     spec.name: spec
     for spec in (
@@ -222,10 +275,13 @@ SPECS: dict[str, ServerSpec] = {
                    scales_with_workers=True),  # fmt: skip
         ServerSpec("uvicorn", "uvicorn + httptools, cached bytes", _uvicorn_command, _uvicorn_unavailable,
                    env={"BENCH_FILES_DIR": ""}),  # fmt: skip
+        ServerSpec("floor", "the floor: minimal C epoll loop, files in memory, one send per response, "
+                   "no header parsing (bench/peers/floor.c; a yardstick, not a server)", _floor_command,
+                   _floor_unavailable, ready_line=LISTENING),  # fmt: skip
     )
 }
 
-# `python -m bench` without --servers: every server above except the earliest stage.
+# `python -m bench` without --servers: every server above except the earliest stage and the floor.
 DEFAULT_SERVERS = ["core", "core-py", "s08", "s09", "node-readfile", "node-cached", "nginx-tuned", "nginx-plain",
                    "uvicorn"]  # fmt: skip
 QUICK_SERVERS = ["core", "node-cached", "nginx-tuned"]
