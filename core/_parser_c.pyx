@@ -17,7 +17,7 @@ from libc.string cimport memchr, memcpy, memmove, memcmp
 
 from ._framing_c cimport (REQUEST_LINE, FIELD_LINE, CHUNK_LINE, HTTP_1_1, RequestRules,
                           check_version, malformed)
-from .request_c cimport Request
+from .request_c cimport Request, new_request
 
 from . import _framing_c as rules
 from .errors import ParseError
@@ -51,19 +51,6 @@ cdef Py_ssize_t INITIAL_CAPACITY = 1024
 
 cdef inline bint _is_ows(char c):
     return c == b' ' or c == b'\t'
-
-
-cdef inline Request _new_request(bytes method, bytes target, bytes version, list headers,
-                                 bint keep_alive, long long length, bint chunked):
-    cdef Request r = Request.__new__(Request)
-    r.method = method
-    r.target = target
-    r.version = version
-    r.headers = headers
-    r.keep_alive = keep_alive
-    r.content_length = length
-    r.chunked = chunked
-    return r
 
 
 cdef class RequestParser:
@@ -381,8 +368,8 @@ cdef class RequestParser:
 
     cdef Request _finish_head(self):
         self._rules.finish_head(self._minor)
-        request = _new_request(self._method, self._target, V11 if self._minor else V10, self._headers,
-                               self._rules.keep_alive, self._rules.body_length, self._rules.chunked)
+        request = new_request(self._method, self._target, V11 if self._minor else V10, self._headers,
+                              self._rules.keep_alive, self._rules.body_length, self._rules.chunked)
         self._reset_head()
         self._remaining = self._rules.body_length
         self._state = CHUNK_SIZE if self._rules.chunked else BODY

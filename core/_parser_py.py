@@ -14,7 +14,7 @@ from ._framing import CHUNK_LINE, FIELD_LINE, REQUEST_LINE
 from .errors import ParseError
 from .events import END_OF_MESSAGE, NEED_DATA
 from .limits import DEFAULT_LIMITS
-from .request import Request
+from .request import new_request
 
 # Parser states.
 HEAD, BODY, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, FAILED = range(7)
@@ -220,8 +220,8 @@ class RequestParser:
         method, target, minor = self._request_line
         decided = self._rules
         decided.finish_head(minor)
-        request = Request(method, target, VERSIONS[minor], self._headers,
-                          decided.keep_alive, decided.body_length, decided.chunked)
+        request = new_request(method, target, VERSIONS[minor], self._headers,
+                              decided.keep_alive, decided.body_length, decided.chunked)
         self._reset_head()
         self._remaining = decided.body_length
         self._state = CHUNK_SIZE if decided.chunked else BODY
