@@ -8,11 +8,13 @@ cimport cython
 from libc.stdint cimport int64_t
 
 cdef int REQUEST_LINE, FIELD_LINE, CHUNK_LINE
+cdef int BARE_LF, BARE_CR, BAD_REQUEST_LINE, BAD_METHOD, BAD_TARGET, OBS_FOLD, BAD_FIELD_NAME, BAD_FIELD_VALUE
 cdef bytes HTTP_1_1, HTTP_1_0
 cdef int MAX_EMPTY_LINES
 cdef Py_ssize_t MAX_CONTENT_LENGTH_DIGITS
 
 cpdef int malformed(str what, object data) except -1
+cpdef int refuse(int fault, object data) except -1
 cpdef int check_version(bytes version) except -1
 @cython.locals(digit=cython.uchar, length=int64_t)
 cpdef int64_t content_length(bytes value, int64_t previous) except -1

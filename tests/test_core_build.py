@@ -235,6 +235,16 @@ def test_each_pxd_check_fails_on_the_same_source_without_its_pxd(name, source):
     assert flagged == subjects(declared)
 
 
+def test_both_scanners_offer_one_interface():
+    # The parser (_parser_py.py) is one source over either byte scanner: _scan_c.pyx when
+    # compiled, _scan_py.py when not.  What it may use is what _scan_c.pxd declares.
+    from core import _scan_py
+    declared = declarations((CORE / "_scan_c.pxd").read_text()).classes["Scanner"]
+    compiled = set(declared.fields) | {name for name in declared.c_methods if not name.startswith("_")}
+    pure = {name for name in [*dir(_scan_py.Scanner), *vars(_scan_py.Scanner())] if not name.startswith("_")}
+    assert pure == compiled
+
+
 def test_pxd_reading_sees_classes_fields_methods_and_c_names():
     declared = declarations('''
 cimport cython

@@ -310,7 +310,7 @@ def test_oversized_content_length_is_refused_before_any_body_arrives(Parser):
 # -- both implementations agree ------------------------------------------------
 
 def outcome(name, data, splits):
-    """Events and status of one implementation fed data at the given cut points."""
+    """Events, then status and message, of one implementation fed data at the given cut points."""
     parser = parser_class(name)(SMALL_DIFF)
     events = []
     try:
@@ -321,7 +321,7 @@ def outcome(name, data, splits):
             while (event := parser.next_event()) is not NEED_DATA:
                 events.append(summary(event))
     except ParseError as error:
-        return events, error.status
+        return events, (error.status, error.message)
     return events, None
 
 
