@@ -11,7 +11,7 @@ of ``_framing`` with the bytes to quote -- and decides nothing.
 tests run the parser over both, and a differential fuzz compares them.
 """
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memchr, memcpy, memmove, memcmp
 
@@ -64,6 +64,8 @@ cdef class Scanner:
     cdef int feed(self, object data) except -1:
         """Append bytes received from the peer (any object with the buffer protocol)."""
         cdef Py_buffer view
+        if PyBytes_CheckExact(data):        # the common case, without a buffer view
+            return self.append(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
         PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
         try:
             self.append(<const char*>view.buf, view.len)
