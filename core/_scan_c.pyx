@@ -12,6 +12,8 @@ tests run the parser over both, and a differential fuzz compares them.
 """
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.object cimport PyObject
+from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memchr, memcpy, memmove, memcmp
 
@@ -36,11 +38,98 @@ _fill(TCHAR, rules.table(rules.TCHAR))
 _fill(TARGET_CHAR, rules.table(rules.TARGET_CHAR))
 _fill(VALUE_CHAR, rules.table(rules.FIELD_VALUE_CHAR))
 
-# Common methods are shared objects instead of a new bytes per request.
-cdef bytes M_GET = b"GET", M_POST = b"POST", M_HEAD = b"HEAD"
 cdef Py_ssize_t INITIAL_CAPACITY = 1024
 # A fault quotes at most this much of the buffer (errors.echo shows less).
 cdef Py_ssize_t QUOTE = 200
+
+# Common methods are shared objects instead of a new bytes per request.
+cdef bytes M_GET = b"GET", M_POST = b"POST", M_HEAD = b"HEAD"
+
+# So are common field names, in the case clients send them: a name is kept
+# as sent, so only a byte-for-byte match may share the object.  Two spellings
+# of one name are two entries.  Which names are listed changes no result,
+# only how many bytes objects a head costs (one allocation and free a field).
+cdef tuple KNOWN_NAMES = (
+    # browsers (Firefox, Safari, Chrome over HTTP/1.1), curl, wrk, most libraries
+    b"Host", b"User-Agent", b"Accept", b"Accept-Language", b"Accept-Encoding", b"Accept-Charset",
+    b"Referer", b"Connection", b"Keep-Alive", b"Cookie", b"Upgrade-Insecure-Requests", b"DNT",
+    b"Sec-Fetch-Dest", b"Sec-Fetch-Mode", b"Sec-Fetch-Site", b"Sec-Fetch-User", b"Priority", b"TE",
+    b"sec-ch-ua", b"sec-ch-ua-mobile", b"sec-ch-ua-platform", b"Sec-GPC",
+    b"If-None-Match", b"If-Modified-Since", b"If-Match", b"If-Unmodified-Since", b"If-Range", b"Range",
+    b"Cache-Control", b"Pragma", b"Origin", b"Authorization", b"Expect", b"Upgrade",
+    b"Content-Length", b"Content-Type", b"Content-Encoding", b"Transfer-Encoding",
+    b"X-Forwarded-For", b"X-Forwarded-Proto", b"X-Forwarded-Host", b"X-Real-IP", b"X-Requested-With",
+    b"Forwarded", b"Via",
+    # the same in lower case: HTTP/2 front ends and some clients send names so
+    b"host", b"user-agent", b"accept", b"accept-language", b"accept-encoding", b"referer",
+    b"connection", b"cookie", b"cache-control", b"content-length", b"content-type",
+    b"transfer-encoding", b"x-forwarded-for", b"x-forwarded-proto", b"x-real-ip", b"x-request-id",
+)
+# An index by length: KNOWN[KNOWN_FROM[n]:KNOWN_FROM[n + 1]] are the names n bytes long.
+cdef enum:
+    KNOWN_LONGEST = 32
+    KNOWN_COUNT = 128
+cdef const char* KNOWN[KNOWN_COUNT]
+cdef PyObject* KNOWN_OBJECT[KNOWN_COUNT]
+cdef Py_ssize_t KNOWN_FROM[KNOWN_LONGEST + 2]
+
+
+cdef int _index_known_names(tuple names) except -1:
+    cdef Py_ssize_t n, k = 0
+    cdef bytes name
+    if len(names) > KNOWN_COUNT or max(map(len, names)) > KNOWN_LONGEST:
+        raise ValueError("KNOWN_NAMES is larger than KNOWN_COUNT or KNOWN_LONGEST allow")
+    for n in range(KNOWN_LONGEST + 1):
+        KNOWN_FROM[n] = k
+        for name in names:
+            if len(name) == n:
+                KNOWN[k] = PyBytes_AS_STRING(name)
+                KNOWN_OBJECT[k] = <PyObject*>name     # KNOWN_NAMES, a C global, keeps it alive
+                k += 1
+    KNOWN_FROM[KNOWN_LONGEST + 1] = k
+    return 0
+
+
+_index_known_names(KNOWN_NAMES)
+
+
+cdef inline bytes _field_name(const char* name, Py_ssize_t n):
+    """The bytes name[:n]: a shared object if it is a known name as spelled, else a new one."""
+    cdef Py_ssize_t k
+    if n <= KNOWN_LONGEST:
+        for k in range(KNOWN_FROM[n], KNOWN_FROM[n + 1]):
+            if KNOWN[k][0] == name[0] and _same_bytes(KNOWN[k], name, n):
+                return <bytes>KNOWN_OBJECT[k]
+    return PyBytes_FromStringAndSize(name, n)
+
+
+cdef inline bint _same_bytes(const char* a, const char* b, Py_ssize_t n) noexcept:
+    """a[:n] == b[:n], for a few bytes: whole words, the last one overlapping (no memcmp call)."""
+    cdef uint64_t a8, b8
+    cdef uint32_t a4, b4
+    cdef Py_ssize_t i = 0
+    if n >= 8:
+        while i < n - 8:
+            memcpy(&a8, a + i, 8)
+            memcpy(&b8, b + i, 8)
+            if a8 != b8:
+                return False
+            i += 8
+        memcpy(&a8, a + n - 8, 8)
+        memcpy(&b8, b + n - 8, 8)
+        return a8 == b8
+    if n >= 4:
+        memcpy(&a4, a, 4)
+        memcpy(&b4, b, 4)
+        if a4 != b4:
+            return False
+        memcpy(&a4, a + n - 4, 4)
+        memcpy(&b4, b + n - 4, 4)
+        return a4 == b4
+    for i in range(n):
+        if a[i] != b[i]:
+            return False
+    return True
 
 
 cdef inline bint _is_ows(char c):
@@ -240,7 +329,7 @@ cdef class Scanner:
         for i in range(vs, ve):
             if not VALUE_CHAR[<unsigned char>buf[i]]:
                 return self._fail(BAD_FIELD_VALUE, s, colon)
-        self.name = PyBytes_FromStringAndSize(buf + s, colon - s)
+        self.name = _field_name(buf + s, colon - s)
         self.value = PyBytes_FromStringAndSize(buf + vs, ve - vs)
         return 0
 

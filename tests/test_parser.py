@@ -135,6 +135,15 @@ def test_header_lookup_is_case_insensitive_and_first_wins(Parser):
     assert request.get(b"x-missing", b"dflt") == b"dflt"
 
 
+@pytest.mark.parametrize("name", [b"Host", b"host", b"HOST", b"hoSt", b"User-Agent", b"user-agent", b"User-agent",
+                                  b"Sec-Fetch-Mode", b"Sec-Fetch-Modd", b"X-Unknown", b"x"])
+def test_field_names_are_returned_as_sent(Parser, name):
+    # The compiled scanner shares one bytes object for each name of a table, but
+    # only for a byte-for-byte match: the case a client sent is kept.
+    events, status, _ = parse(Parser, b"GET / HTTP/1.0\r\n" + name + b": v\r\n\r\n")
+    assert status is None and events[0][3] == [(name, b"v")]
+
+
 def test_both_parsers_return_the_one_request_class_of_core_request(Parser):
     # One source: the compiled parser's Request is core/request.py compiled as
     # core.request_c, with the same fields and the same repr.
