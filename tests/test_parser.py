@@ -229,6 +229,35 @@ def test_bad_request_gets_its_status(Parser, name, feeding, split):
     assert not any(isinstance(e, tuple) and e[1] == b"/second" for e in events)
 
 
+def request_with(part, text):
+    """A request whose method, target, field name or field value is text."""
+    method, target, name, value = b"GET", b"/", b"X", b"v"
+    if part == "method":
+        method = text
+    elif part == "target":
+        target = b"/" + text
+    elif part == "name":
+        name = text
+    else:
+        value = text
+    return method + b" " + target + b" HTTP/1.1\r\nHost: h\r\n" + name + b": " + value + b"\r\n\r\n"
+
+
+# A byte outside the class of each part (RFC 9110 §5.6.2 tchar, RFC 9112 §3.2, RFC 9110 §5.5).
+OUTSIDE = {"method": b"@", "target": b"\x7f", "name": b"@", "value": b"\x7f"}
+
+
+@pytest.mark.parametrize("part", OUTSIDE)
+@pytest.mark.parametrize("length", range(1, 26))
+def test_a_byte_outside_its_class_is_refused_wherever_it_stands(Parser, part, length):
+    # The compiled scanner looks up eight bytes at a time, and the last ones
+    # in an overlapping block: every length and every position is tried.
+    assert parse(Parser, request_with(part, b"a" * length))[1] is None
+    for at in range(length):
+        text = b"a" * at + OUTSIDE[part] + b"a" * (length - at - 1)
+        assert parse(Parser, request_with(part, text))[1] == 400, (part, text)
+
+
 def test_after_an_error_the_parser_keeps_refusing(Parser):
     parser = Parser()
     parser.feed(BAD["space_before_colon"][1])
