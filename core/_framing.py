@@ -153,11 +153,11 @@ def expects_continue(request) -> bool:
 
 
 def same_name(name: bytes, lower: bytes) -> bool:
-    """Whether a field name is the lower-case name given, ignoring case.
+    """Whether a field name (or a one-token value) is the lower-case token given, ignoring case.
 
     Byte by byte, so that compiled it allocates nothing.  ``| 0x20`` lower-cases
-    a letter; the only other byte it maps onto a letter or "-" of a name we look
-    for is CR, which no field name holds.
+    a letter; the only other byte it maps onto a letter or "-" of a token we
+    look for is CR, which no field name or value holds.
     """
     if len(name) != len(lower):
         return False
@@ -281,12 +281,19 @@ class RequestRules:
             raise ParseError(413, f"body of {self.length} bytes is over max_body_bytes={self.max_body_bytes}")
         # RFC 9112 §9.3: 1.1 persists unless "close"; 1.0 only with "keep-alive".
         keep_alive = minor == 1
-        if self.connection is not None:
-            options = list_items(self.connection)
-            if b"close" in options:
-                keep_alive = False
-            elif b"keep-alive" in options:
+        connection = self.connection
+        if connection is not None:
+            # Most clients send a single option: compared as it is, with no list to build.
+            if same_name(connection, b"keep-alive"):
                 keep_alive = True
+            elif same_name(connection, b"close"):
+                keep_alive = False
+            else:
+                options = list_items(connection)
+                if b"close" in options:
+                    keep_alive = False
+                elif b"keep-alive" in options:
+                    keep_alive = True
         self.keep_alive = keep_alive
         self.chunked = chunked
         self.body_length = -1 if chunked else max(self.length, 0)

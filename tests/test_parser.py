@@ -121,6 +121,20 @@ def test_good_request_parses_the_same_however_it_is_fed(Parser, name, feeding, s
     assert parser.trailing_data == b""
 
 
+@pytest.mark.parametrize("version, connection, keep_alive", [
+    (b"1.1", [], True), (b"1.1", [b"close"], False), (b"1.1", [b"Close"], False), (b"1.1", [b"keep-alive"], True),
+    (b"1.1", [b"closed"], True), (b"1.1", [b"upgrade"], True), (b"1.1", [b"keep-alive, close"], False),
+    (b"1.1", [b"keep-alive", b"close"], False),
+    (b"1.0", [], False), (b"1.0", [b"keep-alive"], True), (b"1.0", [b"KEEP-ALIVE"], True), (b"1.0", [b"close"], False),
+    (b"1.0", [b"keep-alivex"], False), (b"1.0", [b"upgrade,  Keep-Alive "], True), (b"1.0", [b"keep-alive, close"], False),
+])
+def test_connection_options_decide_persistence(Parser, version, connection, keep_alive):
+    # RFC 9112 §9.3; one option alone is compared as it is, a list is split.
+    fields = b"".join(b"Connection: " + value + b"\r\n" for value in connection)
+    events, status, _ = parse(Parser, b"GET / HTTP/" + version + b"\r\nHost: h\r\n" + fields + b"\r\n")
+    assert status is None and events[0][4] is keep_alive
+
+
 def test_pipelined_bytes_after_a_message_are_left_for_the_next(Parser):
     events, status, parser = parse(Parser, GOOD["content_length_body"][0] + b"GET /nex")
     assert status is None and events[-1] == "EOM"
