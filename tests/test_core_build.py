@@ -245,6 +245,23 @@ def test_both_scanners_offer_one_interface():
     assert pure == compiled
 
 
+def test_compiled_parser_reaches_the_modules_it_cimports_from_c(monkeypatch):
+    # _parser_py.py imports _framing, _scan_py and request as rules, scanning and requests;
+    # _parser_c.pxd cimports the compiled ones under those names.  Compiled, the names the
+    # .py bound at import (the pure modules) must never be looked up: take them away.
+    from core.errors import ParseError
+    parser_c = compiled_module("core._parser_c")
+    for name in ("rules", "scanning", "requests"):
+        monkeypatch.setattr(parser_c, name, None)
+    parser = parser_c.RequestParser()
+    parser.feed(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+    assert [type(parser.next_event()).__module__ for _ in range(3)] == ["core.request_c", "builtins", "core.events"]
+    parser = parser_c.RequestParser()
+    parser.feed(b"GET / HTTP/1.1\r\nHost : h\r\n\r\n")
+    with pytest.raises(ParseError, match="invalid field name"):
+        parser.next_event()
+
+
 def test_pxd_reading_sees_classes_fields_methods_and_c_names():
     declared = declarations('''
 cimport cython
