@@ -1,14 +1,15 @@
 """The rules of RFC 9112 that decide a request's framing and fate.
 
-Both parsers -- the readable pure-Python one (``_parser_py``) and the compiled
-one (``_parser_c.pyx``) -- only scan: they find line ends, split lines into
-their parts and check bytes against the classes defined here.  Every decision
-is taken here: how long each line may be, how many fields a head may have,
-which version we speak, what Content-Length and Transfer-Encoding mean
-together, whether the connection stays open, and which status each mistake
-earns.  One source, so the two parsers cannot drift: the pure parser imports
-this file; the compiled parser cimports this same file compiled as
-``core._framing_c``, typed by ``_framing_c.pxd``, so its decisions are C calls.
+The request parser (``_parser_py.py``, also compiled as ``core._parser_c``)
+reads lines through a byte scanner (``_scan_c.pyx``, or its twin
+``_scan_py.py``) that finds line ends, splits lines into their parts and
+checks bytes against the classes defined here; the parser tells these rules
+what it read.  Every decision is taken here: how long each line may be, how
+many fields a head may have, which version we speak, what Content-Length and
+Transfer-Encoding mean together, whether the connection stays open, and which
+status each mistake earns.  The pure parser imports this file; the compiled
+parser cimports this same file compiled as ``core._framing_c``, typed by
+``_framing_c.pxd``, so its decisions are C calls.
 """
 from .errors import ParseError, echo
 
@@ -45,6 +46,26 @@ def malformed(what, data):
     of one stream disagree, and requests get smuggled.
     """
     raise ParseError(400, f"{what} {echo(data)}")
+
+
+# What a scanner can find wrong in the bytes of a head line (or a trailer
+# line).  Both scanners report these codes; ``refuse`` words the error.
+BARE_LF, BARE_CR, BAD_REQUEST_LINE, BAD_METHOD, BAD_TARGET, OBS_FOLD, BAD_FIELD_NAME, BAD_FIELD_VALUE = range(1, 9)
+FAULTS = {
+    BARE_LF: "bare LF in the header section:",          # RFC 9112 §2.2: lines end with CRLF
+    BARE_CR: "bare CR in the header section:",
+    BAD_REQUEST_LINE: "malformed request line",         # §3: method SP request-target SP HTTP-version
+    BAD_METHOD: "invalid method",                       # a token (RFC 9110 §9.1)
+    BAD_TARGET: "invalid request target",               # §3.2
+    OBS_FOLD: "obsolete line folding:",                 # §5.2
+    BAD_FIELD_NAME: "invalid field name in",            # §5.1: no whitespace before the colon
+    BAD_FIELD_VALUE: "invalid character in the value of",   # RFC 9110 §5.5
+}
+
+
+def refuse(fault, data):
+    """Refuse what a scanner found wrong, one of the codes above; data: the bytes to quote."""
+    malformed(FAULTS[fault], data)
 
 
 # The lines of a request, each bounded by its own limit (RFC 9112 §2.3 lets a
@@ -132,11 +153,11 @@ def expects_continue(request) -> bool:
 
 
 def same_name(name: bytes, lower: bytes) -> bool:
-    """Whether a field name is the lower-case name given, ignoring case.
+    """Whether a field name (or a one-token value) is the lower-case token given, ignoring case.
 
     Byte by byte, so that compiled it allocates nothing.  ``| 0x20`` lower-cases
-    a letter; the only other byte it maps onto a letter or "-" of a name we look
-    for is CR, which no field name holds.
+    a letter; the only other byte it maps onto a letter or "-" of a token we
+    look for is CR, which no field name or value holds.
     """
     if len(name) != len(lower):
         return False
@@ -260,12 +281,19 @@ class RequestRules:
             raise ParseError(413, f"body of {self.length} bytes is over max_body_bytes={self.max_body_bytes}")
         # RFC 9112 §9.3: 1.1 persists unless "close"; 1.0 only with "keep-alive".
         keep_alive = minor == 1
-        if self.connection is not None:
-            options = list_items(self.connection)
-            if b"close" in options:
-                keep_alive = False
-            elif b"keep-alive" in options:
+        connection = self.connection
+        if connection is not None:
+            # Most clients send a single option: compared as it is, with no list to build.
+            if same_name(connection, b"keep-alive"):
                 keep_alive = True
+            elif same_name(connection, b"close"):
+                keep_alive = False
+            else:
+                options = list_items(connection)
+                if b"close" in options:
+                    keep_alive = False
+                elif b"keep-alive" in options:
+                    keep_alive = True
         self.keep_alive = keep_alive
         self.chunked = chunked
         self.body_length = -1 if chunked else max(self.length, 0)

@@ -8,16 +8,18 @@ cimport cython
 from libc.stdint cimport int64_t
 
 cdef int REQUEST_LINE, FIELD_LINE, CHUNK_LINE
+cdef int BARE_LF, BARE_CR, BAD_REQUEST_LINE, BAD_METHOD, BAD_TARGET, OBS_FOLD, BAD_FIELD_NAME, BAD_FIELD_VALUE
 cdef bytes HTTP_1_1, HTTP_1_0
 cdef int MAX_EMPTY_LINES
 cdef Py_ssize_t MAX_CONTENT_LENGTH_DIGITS
 
 cpdef int malformed(str what, object data) except -1
+cpdef int refuse(int fault, object data) except -1
 cpdef int check_version(bytes version) except -1
 @cython.locals(digit=cython.uchar, length=int64_t)
 cpdef int64_t content_length(bytes value, int64_t previous) except -1
 @cython.locals(i=Py_ssize_t)
-cdef bint same_name(bytes name, bytes lower) except -1
+cdef inline bint same_name(bytes name, bytes lower) except -1
 cdef object join(object previous, bytes value)
 cpdef list list_items(bytes value)
 cpdef bint is_chunked(bytes transfer_encoding) except -1
@@ -45,6 +47,6 @@ cdef class RequestRules:
     cpdef void trailer_line(self, Py_ssize_t length) noexcept
     @cython.locals(size=Py_ssize_t)
     cpdef int add_field(self, bytes name, bytes value) except -1
-    @cython.locals(chunked=bint, keep_alive=bint, options=list)
+    @cython.locals(chunked=bint, keep_alive=bint, connection=bytes, options=list)
     cpdef int finish_head(self, int minor) except -1
     cpdef int64_t chunk_size(self, bytes line) except -1

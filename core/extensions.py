@@ -22,7 +22,8 @@ import re
 EXTENSIONS = [
     ("core.request_c", "core/request.py"),
     ("core._framing_c", "core/_framing.py"),
-    ("core._parser_c", "core/_parser_c.pyx"),
+    ("core._scan_c", "core/_scan_c.pyx"),
+    ("core._parser_c", "core/_parser_py.py"),
     ("core._io_c", "core/_io_c.pyx"),
     ("core.loop_c", "core/loop_py.py"),
     ("core.filecache_c", "core/filecache.py"),

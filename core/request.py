@@ -2,8 +2,8 @@
 
 Plain Python for the pure parser, and the same file compiled as
 ``core.request_c`` for the compiled parser: ``request_c.pxd`` makes it a
-``cdef class`` whose typed fields the parser fills from C and the compiled
-loop reads from C.  ``core.parser.Request`` is the class in use.
+``cdef class`` whose typed fields ``new_request`` fills from C and the
+compiled loop reads from C.  ``core.parser.Request`` is the class in use.
 """
 
 
@@ -27,18 +27,27 @@ class Request:
 
     __slots__ = ("method", "target", "version", "headers", "keep_alive", "content_length", "chunked")
 
-    def __init__(self, method, target, version, headers, keep_alive, content_length, chunked):
-        self.method = method
-        self.target = target
-        self.version = version
-        self.headers = headers
-        self.keep_alive = keep_alive
-        self.content_length = content_length
-        self.chunked = chunked
-
     def get(self, name, default=None):
         """The first value of the field called name, compared case-insensitively."""
         return find_field(self.headers, name, default)
 
     def __repr__(self):
         return f"<Request {self.method!r} {self.target!r} HTTP/{self.version.decode()}>"
+
+
+def new_request(method, target, version, headers, keep_alive, content_length, chunked):
+    """The Request a parser has read: the one way to make one.
+
+    A function, not ``__init__``: compiled, the parser calls it as a C function
+    (cimported from ``request_c.pxd``) and it sets the read-only fields from C,
+    with no argument tuple to build and parse.
+    """
+    request = Request.__new__(Request)
+    request.method = method
+    request.target = target
+    request.version = version
+    request.headers = headers
+    request.keep_alive = keep_alive
+    request.content_length = content_length
+    request.chunked = chunked
+    return request

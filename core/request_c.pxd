@@ -1,7 +1,10 @@
 # Types for request.py when Cython compiles it as core.request_c (pure-Python
 # mode): Request becomes a cdef class with typed fields, read-only from Python,
-# that the compiled parser sets and the compiled loop reads from C.  Named after
-# the compiled module, not the source: Cython reads request_c.pxd.
+# that new_request sets and the compiled loop reads from C; the compiled parser
+# cimports new_request.  Named after the compiled module, not the source:
+# Cython reads request_c.pxd.
+cimport cython
+
 
 cdef class Request:
     cdef readonly bytes method
@@ -11,3 +14,8 @@ cdef class Request:
     cdef readonly bint keep_alive
     cdef readonly long long content_length
     cdef readonly bint chunked
+
+
+@cython.locals(request=Request)
+cpdef Request new_request(bytes method, bytes target, bytes version, list headers,
+                          bint keep_alive, long long content_length, bint chunked)

@@ -235,6 +235,33 @@ def test_each_pxd_check_fails_on_the_same_source_without_its_pxd(name, source):
     assert flagged == subjects(declared)
 
 
+def test_both_scanners_offer_one_interface():
+    # The parser (_parser_py.py) is one source over either byte scanner: _scan_c.pyx when
+    # compiled, _scan_py.py when not.  What it may use is what _scan_c.pxd declares.
+    from core import _scan_py
+    declared = declarations((CORE / "_scan_c.pxd").read_text()).classes["Scanner"]
+    compiled = set(declared.fields) | {name for name in declared.c_methods if not name.startswith("_")}
+    pure = {name for name in [*dir(_scan_py.Scanner), *vars(_scan_py.Scanner())] if not name.startswith("_")}
+    assert pure == compiled
+
+
+def test_compiled_parser_reaches_the_modules_it_cimports_from_c(monkeypatch):
+    # _parser_py.py imports _framing, _scan_py and request as rules, scanning and requests;
+    # _parser_c.pxd cimports the compiled ones under those names.  Compiled, the names the
+    # .py bound at import (the pure modules) must never be looked up: take them away.
+    from core.errors import ParseError
+    parser_c = compiled_module("core._parser_c")
+    for name in ("rules", "scanning", "requests"):
+        monkeypatch.setattr(parser_c, name, None)
+    parser = parser_c.RequestParser()
+    parser.feed(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+    assert [type(parser.next_event()).__module__ for _ in range(3)] == ["core.request_c", "builtins", "core.events"]
+    parser = parser_c.RequestParser()
+    parser.feed(b"GET / HTTP/1.1\r\nHost : h\r\n\r\n")
+    with pytest.raises(ParseError, match="invalid field name"):
+        parser.next_event()
+
+
 def test_pxd_reading_sees_classes_fields_methods_and_c_names():
     declared = declarations('''
 cimport cython

@@ -121,6 +121,20 @@ def test_good_request_parses_the_same_however_it_is_fed(Parser, name, feeding, s
     assert parser.trailing_data == b""
 
 
+@pytest.mark.parametrize("version, connection, keep_alive", [
+    (b"1.1", [], True), (b"1.1", [b"close"], False), (b"1.1", [b"Close"], False), (b"1.1", [b"keep-alive"], True),
+    (b"1.1", [b"closed"], True), (b"1.1", [b"upgrade"], True), (b"1.1", [b"keep-alive, close"], False),
+    (b"1.1", [b"keep-alive", b"close"], False),
+    (b"1.0", [], False), (b"1.0", [b"keep-alive"], True), (b"1.0", [b"KEEP-ALIVE"], True), (b"1.0", [b"close"], False),
+    (b"1.0", [b"keep-alivex"], False), (b"1.0", [b"upgrade,  Keep-Alive "], True), (b"1.0", [b"keep-alive, close"], False),
+])
+def test_connection_options_decide_persistence(Parser, version, connection, keep_alive):
+    # RFC 9112 §9.3; one option alone is compared as it is, a list is split.
+    fields = b"".join(b"Connection: " + value + b"\r\n" for value in connection)
+    events, status, _ = parse(Parser, b"GET / HTTP/" + version + b"\r\nHost: h\r\n" + fields + b"\r\n")
+    assert status is None and events[0][4] is keep_alive
+
+
 def test_pipelined_bytes_after_a_message_are_left_for_the_next(Parser):
     events, status, parser = parse(Parser, GOOD["content_length_body"][0] + b"GET /nex")
     assert status is None and events[-1] == "EOM"
@@ -133,6 +147,15 @@ def test_header_lookup_is_case_insensitive_and_first_wins(Parser):
     request = parser.next_event()
     assert request.get(b"USER-AGENT") == b"one"
     assert request.get(b"x-missing", b"dflt") == b"dflt"
+
+
+@pytest.mark.parametrize("name", [b"Host", b"host", b"HOST", b"hoSt", b"User-Agent", b"user-agent", b"User-agent",
+                                  b"Sec-Fetch-Mode", b"Sec-Fetch-Modd", b"X-Unknown", b"x"])
+def test_field_names_are_returned_as_sent(Parser, name):
+    # The compiled scanner shares one bytes object for each name of a table, but
+    # only for a byte-for-byte match: the case a client sent is kept.
+    events, status, _ = parse(Parser, b"GET / HTTP/1.0\r\n" + name + b": v\r\n\r\n")
+    assert status is None and events[0][3] == [(name, b"v")]
 
 
 def test_both_parsers_return_the_one_request_class_of_core_request(Parser):
@@ -218,6 +241,35 @@ def test_bad_request_gets_its_status(Parser, name, feeding, split):
     events, got, parser = parse(Parser, data + SECOND, split)
     assert got == status
     assert not any(isinstance(e, tuple) and e[1] == b"/second" for e in events)
+
+
+def request_with(part, text):
+    """A request whose method, target, field name or field value is text."""
+    method, target, name, value = b"GET", b"/", b"X", b"v"
+    if part == "method":
+        method = text
+    elif part == "target":
+        target = b"/" + text
+    elif part == "name":
+        name = text
+    else:
+        value = text
+    return method + b" " + target + b" HTTP/1.1\r\nHost: h\r\n" + name + b": " + value + b"\r\n\r\n"
+
+
+# A byte outside the class of each part (RFC 9110 §5.6.2 tchar, RFC 9112 §3.2, RFC 9110 §5.5).
+OUTSIDE = {"method": b"@", "target": b"\x7f", "name": b"@", "value": b"\x7f"}
+
+
+@pytest.mark.parametrize("part", OUTSIDE)
+@pytest.mark.parametrize("length", range(1, 26))
+def test_a_byte_outside_its_class_is_refused_wherever_it_stands(Parser, part, length):
+    # The compiled scanner looks up eight bytes at a time, and the last ones
+    # in an overlapping block: every length and every position is tried.
+    assert parse(Parser, request_with(part, b"a" * length))[1] is None
+    for at in range(length):
+        text = b"a" * at + OUTSIDE[part] + b"a" * (length - at - 1)
+        assert parse(Parser, request_with(part, text))[1] == 400, (part, text)
 
 
 def test_after_an_error_the_parser_keeps_refusing(Parser):
@@ -310,7 +362,7 @@ def test_oversized_content_length_is_refused_before_any_body_arrives(Parser):
 # -- both implementations agree ------------------------------------------------
 
 def outcome(name, data, splits):
-    """Events and status of one implementation fed data at the given cut points."""
+    """Events, then status and message, of one implementation fed data at the given cut points."""
     parser = parser_class(name)(SMALL_DIFF)
     events = []
     try:
@@ -321,7 +373,7 @@ def outcome(name, data, splits):
             while (event := parser.next_event()) is not NEED_DATA:
                 events.append(summary(event))
     except ParseError as error:
-        return events, error.status
+        return events, (error.status, error.message)
     return events, None
 
 
