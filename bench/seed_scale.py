@@ -254,14 +254,7 @@ def main(argv: list[str] | None = None) -> int:
               if unknown else "python -m bench seed-scale: clients, duration and workers must be positive",
               file=err)  # fmt: skip
         return 2
-    chosen, skipped = [], {}
-    for name in names:
-        why = servers.SPECS[name].unavailable()
-        if why:
-            skipped[name] = why
-            print(f"skip {name}: {why}", file=err)
-        else:
-            chosen.append(servers.SPECS[name])
+    chosen, skipped = servers.available(names, err)
     if not chosen:
         print("python -m bench seed-scale: no server available", file=err)
         return 2

@@ -291,6 +291,19 @@ QUICK_SERVERS = ["core", "node-cached", "nginx-tuned"]
 BASELINES = ["node-cached", "nginx-tuned"]
 
 
+def available(names: list[str], err) -> tuple[list[ServerSpec], dict[str, str]]:
+    """The specs of names that can run here, and why each other one cannot (also told to err)."""
+    chosen, skipped = [], {}
+    for name in names:
+        why = SPECS[name].unavailable()
+        if why:
+            skipped[name] = why
+            print(f"skip {name}: {why}", file=err)
+        else:
+            chosen.append(SPECS[name])
+    return chosen, skipped
+
+
 # --- running one server -----------------------------------------------------------
 
 

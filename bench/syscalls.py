@@ -504,14 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         missing = "perf (apt-get install linux-perf)" if perf is None else "wrk (apt-get install wrk)"
         print(f"python -m bench syscalls: {missing} not found", file=err)
         return 2
-    chosen, skipped = [], {}
-    for name in names:
-        why = servers.SPECS[name].unavailable()
-        if why:
-            skipped[name] = why
-            print(f"skip {name}: {why}", file=err)
-        else:
-            chosen.append(servers.SPECS[name])
+    chosen, skipped = servers.available(names, err)
     if not chosen:
         print("python -m bench syscalls: no server available", file=err)
         return 2
