@@ -79,7 +79,7 @@ cdef class EventLoop:
     cdef release_file(self, Connection conn)
     cdef log(self, Connection conn, object request, int status, long long length)
     cdef respond(self, Connection conn, object response, bint keep_alive, bint http10)
-    @cython.locals(result=int, sent=int64)
+    @cython.locals(result=int, want=int64, sent=int64)
     cdef int flush(self, Connection conn) except -2
     @cython.locals(result=int, phase=int, out_before=Py_ssize_t, file_before=int64)
     cdef after_io(self, Connection conn, bint progressed)

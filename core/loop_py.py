@@ -426,7 +426,8 @@ class EventLoop:
         if result != 1:
             return result
         while conn.file_left > 0:
-            sent = self.io.sendfile(conn.fd, conn.file_fd, conn.file_off, min(conn.file_left, SENDFILE_CHUNK))
+            want = min(conn.file_left, SENDFILE_CHUNK)
+            sent = self.io.sendfile(conn.fd, conn.file_fd, conn.file_off, want)
             if sent < 0:
                 return 0 if sent == -1 else -1
             if sent == 0:       # the file shrank under us: the length we promised is a lie
@@ -434,6 +435,10 @@ class EventLoop:
                 break
             conn.file_off += sent
             conn.file_left -= sent
+            if sent < want:
+                # The socket took what it had room for: wait until it is
+                # writable rather than ask again only to be told EAGAIN.
+                return 0
         if conn.file_fd >= 0:
             self.release_file(conn)
         return 1
