@@ -61,7 +61,6 @@ cdef class FileCache:
     cdef public object app
     cdef public IO io
     cdef public dict entries
-    cdef public bytes content            # the file itself, for a small one, else None
     cdef public Py_ssize_t kept_bytes
     @cython.locals(method=bytes, target=bytes, key=object, entry=FileEntry, answer=object)
     cpdef Answer lookup(self, Request request, double now)
