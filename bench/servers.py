@@ -72,7 +72,11 @@ def _core_missing() -> str | None:
 
 
 def core_command(setup: ServerSetup) -> list[str]:
-    return [sys.executable, "-m", "core", "--host", "127.0.0.1", "--port", str(setup.port),
+    # -S: no site-packages start-up hooks.  core needs nothing from site-packages, and the
+    # .pth files a development install runs (here an editable-install finder and this
+    # machine's CA hook, 4.4 MiB of imports per process) are not part of the server; a
+    # clean deployment's venv has none of them.
+    return [sys.executable, "-S", "-m", "core", "--host", "127.0.0.1", "--port", str(setup.port),
             "--directory", setup.directory, "--workers", str(setup.workers)]  # fmt: skip
 
 

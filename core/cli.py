@@ -1,6 +1,5 @@
 """``python -m core``: command-line options, in the style of uvicorn and gunicorn."""
 import argparse
-import dataclasses
 import os
 import sys
 
@@ -60,9 +59,8 @@ def parse_args(argv=None):
     parser.add_argument("--graceful-timeout", type=float, default=30.0,
                         help="seconds a stopping worker lets in-flight responses finish (default 30)")
     limits = parser.add_argument_group("limits and timeouts (see core/limits.py)")
-    for field in dataclasses.fields(Limits):
-        default = getattr(DEFAULT_LIMITS, field.name)
-        limits.add_argument("--" + field.name.replace("_", "-"), type=type(default), default=default,
+    for name, default in DEFAULT_LIMITS._asdict().items():
+        limits.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
                             metavar="SECONDS" if isinstance(default, float) else "N",
                             help=f"default {default}")
     args = parser.parse_args(argv)
@@ -86,7 +84,7 @@ def parse_args(argv=None):
         args.forwarded_allow_ips = parse_allow_ips(args.forwarded_allow_ips)
     except ValueError as error:
         parser.error(f"--forwarded-allow-ips: {error}")
-    values = {field.name: getattr(args, field.name) for field in dataclasses.fields(Limits)}
+    values = {name: getattr(args, name) for name in Limits._fields}
     bad = [name for name, value in values.items() if value <= 0]
     if bad:
         parser.error(f"--{bad[0].replace('_', '-')} must be positive")

@@ -11,7 +11,6 @@ loop then answers the connection, if it is still there.
 import collections
 import os
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 
 from .errors import HTTPError
 from .response import Response, error_response, response_for
@@ -28,6 +27,8 @@ class Committer:
 
     def submit(self, connection, upload) -> None:
         if self._pool is None:
+            # Imported here: a worker that never takes an upload does not carry the module.
+            from concurrent.futures import ThreadPoolExecutor
             self._pool = ThreadPoolExecutor(THREADS, thread_name_prefix="commit")
         self._pool.submit(self._commit, connection, upload)
 

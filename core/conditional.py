@@ -4,10 +4,8 @@
 request's If-* and Range fields and say what they mean for it.  Nothing here
 touches a file or a socket, so every rule can be tested on its own.
 """
-import calendar
 import re
 import time
-from email.utils import formatdate
 
 
 # -- validators (§8.8) -----------------------------------------------------------
@@ -27,15 +25,24 @@ def validators(info):
     return etag(info.st_size, info.st_mtime_ns), info.st_mtime_ns // 1_000_000_000
 
 
+_DAY_NAMES = (b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun")
+_MONTH_NAMES = (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun",
+                b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec")
+
+
 def http_date(seconds: int) -> bytes:
-    """IMF-fixdate (§5.6.7), as Last-Modified and Date are sent."""
-    return formatdate(seconds, usegmt=True).encode()
+    """IMF-fixdate (§5.6.7), as Last-Modified and Date are sent: "Sun, 06 Nov 1994 08:49:37 GMT".
+
+    The names are English whatever the locale (strftime's %a and %b are not).
+    """
+    t = time.gmtime(seconds)
+    return b"%s, %02d %s %04d %02d:%02d:%02d GMT" % (
+        _DAY_NAMES[t.tm_wday], t.tm_mday, _MONTH_NAMES[t.tm_mon - 1], t.tm_year, t.tm_hour, t.tm_min, t.tm_sec)
 
 
 _DAYS = rb"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
 _LONG_DAYS = rb"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
-_MONTHS = {m.encode(): i for i, m in enumerate(
-    "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), start=1)}
+_MONTHS = {name: i for i, name in enumerate(_MONTH_NAMES, start=1)}
 _MONTH = rb"(" + b"|".join(_MONTHS) + rb")"
 _TIME = rb"(\d\d):(\d\d):(\d\d)"
 # §5.6.7: recipients accept all three formats; senders use only the first.
@@ -61,10 +68,26 @@ def parse_http_date(value: bytes):
         return None
     year, month, day = int(year), _MONTHS[month], int(day)
     hour, minute, second = int(hour), int(minute), min(int(second), 59)    # a leap second is :59
-    days_in_month = calendar.monthrange(year, month)[1] if 1 <= year <= 9999 else 0
-    if not (1 <= day <= days_in_month and hour < 24 and minute < 60):
+    if not (1 <= year <= 9999 and 1 <= day <= _days_in_month(year, month) and hour < 24 and minute < 60):
         return None
-    return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    return _days_since_epoch(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+
+
+def _days_in_month(year, month):
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def _days_since_epoch(year, month, day):
+    """Days from 1970-01-01 to a date of the proleptic Gregorian calendar (as calendar.timegm counts)."""
+    # Count from March, so that February's leap day ends the year (Hinnant's days_from_civil).
+    if month <= 2:
+        year -= 1
+    era, year_of_era = divmod(year, 400)
+    day_of_year = (153 * (month + (9 if month <= 2 else -3)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
 
 
 # -- entity-tag lists (§8.8.3) ---------------------------------------------------------

@@ -10,10 +10,19 @@ checkout gives every file it writes the time of the checkout.  A package
 installed without its sources has nothing to compare with and is taken as
 built.
 """
-import hashlib
 import mmap
 import os
 import re
+
+try:
+    # The interpreter's own sha256: hashlib would load OpenSSL's libcrypto, 3.6 MiB
+    # resident in every server process, for this one check at start.
+    from _sha2 import sha256
+except ImportError:
+    try:
+        from _sha256 import sha256          # Python 3.10 and 3.11
+    except ImportError:
+        from hashlib import sha256
 
 # Each compiled module of core: (module name, Cython source).  A .py source
 # is compiled in Cython's pure-Python mode, typed by the .pxd named after the
@@ -42,7 +51,7 @@ _PATH = re.compile(r"[\w./-]+\Z")
 
 def file_sha256(path):
     with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+        return sha256(f.read()).hexdigest()
 
 
 def record(sources, root):

@@ -4,61 +4,67 @@ The parser and the server read these; neither hard-codes a number.  A limit is
 enforced while bytes are being buffered, so a peer can never make us hold more
 than the limit before we answer.
 """
-from dataclasses import dataclass
+from collections import namedtuple
 
 KiB = 1024
 MiB = 1024 * KiB
 
 
-@dataclass(frozen=True)
-class Limits:
+# Each limit's name and default, in the order --help lists them.
+_DEFAULTS = {
     # RFC 9112 §3: a request line longer than this gets 414 URI Too Long.
-    max_request_line: int = 8 * KiB
+    "max_request_line": 8 * KiB,
     # RFC 6585 §5: a header section over this size (field lines plus the final
     # CRLF) or with more fields than this gets 431.
-    max_header_bytes: int = 16 * KiB
-    max_header_count: int = 100
+    "max_header_bytes": 16 * KiB,
+    "max_header_count": 100,
     # A body over this size gets 413 Content Too Large, decided from
     # Content-Length before reading, or per chunk for chunked bodies.
-    max_body_bytes: int = 100 * MiB
+    "max_body_bytes": 100 * MiB,
     # A chunk-size line (size plus extensions) longer than this is malformed.
-    max_chunk_line: int = 4 * KiB
+    "max_chunk_line": 4 * KiB,
     # Files up to this size are gzip-compressed once, when a client accepts
     # gzip and no name.gz lies beside them, and kept in memory; larger ones
     # are always sent as they are (never compressed per request).
-    gzip_max_file_bytes: int = 1 * MiB
+    "gzip_max_file_bytes": 1 * MiB,
     # The compressed copies of one worker take at most this much memory;
     # the least recently used are dropped first.
-    gzip_cache_bytes: int = 32 * MiB
+    "gzip_cache_bytes": 32 * MiB,
     # Compressing runs in the event loop, so one worker compresses at most
     # this many bytes of files per second (a token bucket that holds up to
     # max(this, gzip_max_file_bytes)); a file not yet in the cache asked for
     # beyond that is sent as it is.  Text compresses at ~35 MiB/s at level 6
     # (README, "File semantics"), so the default bounds compression to about
     # 11% of a worker's time, and one compression to gzip_max_file_bytes.
-    gzip_bytes_per_second: int = 4 * MiB
+    "gzip_bytes_per_second": 4 * MiB,
 
     # Timeouts, in seconds (nginx's client_header/body, keepalive and send
     # timeouts are the model; ours are shorter, as uvicorn's and Node's are).
     # A request head must arrive whole within header_timeout of its first
     # byte (a slowloris client sending a byte a second gets 408).
-    header_timeout: float = 10.0
+    "header_timeout": 10.0,
     # The body may pause at most this long between reads (then 408).
-    body_timeout: float = 30.0
+    "body_timeout": 30.0,
     # An idle keep-alive connection is closed after this long.  The clock
     # starts only once the last response has been sent in full.
-    keepalive_timeout: float = 15.0
+    "keepalive_timeout": 15.0,
     # A client that accepts no byte of its response for this long is dropped.
-    send_timeout: float = 30.0
+    "send_timeout": 30.0,
     # After an error response we keep reading (and discarding) for this long
     # before closing, so the client gets the response rather than a reset.
-    linger_timeout: float = 2.0
+    "linger_timeout": 2.0,
 
     # Connections one worker serves at once; at the limit it stops accepting
     # until one closes, and the kernel's backlog holds the rest.
-    max_connections: int = 16384
+    "max_connections": 16384,
     # Requests on one keep-alive connection before we answer with close.
-    max_keepalive_requests: int = 100_000
+    "max_keepalive_requests": 100_000,
+}
+
+
+class Limits(namedtuple("Limits", _DEFAULTS, defaults=_DEFAULTS.values())):
+    """One server's limits, immutable: Limits(max_body_bytes=...) changes some, keeps the rest."""
+    __slots__ = ()
 
 
 DEFAULT_LIMITS = Limits()

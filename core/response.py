@@ -4,7 +4,7 @@ A head is assembled into one bytes object so head and a small body leave in
 one send (or one writev), as the fast peers do.
 """
 import time
-from email.utils import formatdate
+from .conditional import http_date
 from .errors import REASONS
 
 STATUS_LINES = {code: b"HTTP/1.1 %d %s\r\n" % (code, reason.encode()) for code, reason in REASONS.items()}
@@ -42,7 +42,7 @@ def date_field() -> bytes:
     now = int(time.time())
     if now != _date_second:
         _date_second = now
-        _date_field = b"Date: " + formatdate(now, usegmt=True).encode() + b"\r\n"
+        _date_field = b"Date: " + http_date(now) + b"\r\n"
     return _date_field
 
 

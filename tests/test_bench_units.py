@@ -187,7 +187,7 @@ def test_baseline_servers_run_core_from_the_checkout(tmp_path):
     compiled, pure = specs["core-baseline"], specs["core-py-baseline"]
     for spec in (compiled, pure):
         assert spec.command(setup) == servers.core_command(setup)  # the same command line as core
-        assert spec.command(setup)[:3] == [sys.executable, "-m", "core"]
+        assert spec.command(setup)[:4] == [sys.executable, "-S", "-m", "core"]
         assert spec.cwd == tmp_path.resolve() and spec.env["PYTHONPATH"] == str(tmp_path.resolve())
     assert compiled.env["CORE_PURE_PYTHON"] == "0" and compiled.env["CORE_REQUIRE_COMPILED"] == "1"
     assert pure.env["CORE_PURE_PYTHON"] == "1" and pure.env["CORE_REQUIRE_COMPILED"] == "0"

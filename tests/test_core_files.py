@@ -6,11 +6,12 @@ plain GETs of files from a cached head and must give the same fields.
 """
 import gzip
 import os
+import random
 from email.utils import formatdate
 
 import pytest
 
-from core.conditional import UNSATISFIABLE, byte_range, entity_tags, parse_http_date
+from core.conditional import UNSATISFIABLE, byte_range, entity_tags, http_date, parse_http_date
 from rawhttp import Client, build_request, random_text, read_reply
 
 pytestmark = pytest.mark.servers("core", "core-py")
@@ -62,11 +63,27 @@ def without_date(headers):
     (b"Sun, 32 Nov 1994 08:49:37 GMT", None),
     (b"Sun, 06 Nov 1994 24:00:00 GMT", None),
     (b"sun, 06 nov 1994 08:49:37 gmt", None),        # names are case-sensitive (§5.6.7)
+    (b"Thu, 29 Feb 2024 00:00:00 GMT", 1709164800),    # a leap day
+    (b"Thu, 29 Feb 2100 00:00:00 GMT", None),          # 2100 is not a leap year
+    (b"Tue, 29 Feb 2000 00:00:00 GMT", 951782400),     # 2000 is
+    (b"Fri, 31 Dec 9999 23:59:59 GMT", 253402300799),
+    (b"Mon, 01 Jan 0001 00:00:00 GMT", -62135596800),
+    (b"Sat, 01 Jan 0000 00:00:00 GMT", None),
+    (b"Wed, 31 Apr 2024 00:00:00 GMT", None),
+    (b"Sun, 06 Nov 1994 08:49:60 GMT", 784111799),     # a leap second counts as :59
     (b"784111777", None),
     (b"", None),
 ])
 def test_http_dates_in_all_three_formats_and_nothing_else(value, seconds):
     assert parse_http_date(value) == seconds
+
+
+def test_http_dates_we_send_are_imf_fixdates_that_read_back_the_same():
+    days = [0, 784111777, 951782400, 1709164800, 253402300799]
+    days += [random.Random(seed).randrange(253402300800) for seed in range(2000)]
+    for seconds in days:
+        assert http_date(seconds) == formatdate(seconds, usegmt=True).encode()
+        assert parse_http_date(http_date(seconds)) == seconds
 
 
 def test_entity_tag_lists_keep_commas_inside_tags_and_skip_junk():

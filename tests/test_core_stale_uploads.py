@@ -1,9 +1,9 @@
 """Temporary uploads left behind by a worker that died mid-body are removed at start-up.
 
-An upload streams into tempfile.mkstemp(prefix=".upload-", dir=<the
-target's directory>) and a killed worker never removes it.  core removes,
-before its workers start, exactly those: regular files named ".upload-" and
-mkstemp's eight random characters, anywhere under --directory (symlinked
+An upload streams into files.create_temporary(<the target's directory>),
+named as tempfile.mkstemp(prefix=".upload-") would name it, and a killed
+worker never removes it.  core removes, before its workers start, exactly
+those: regular files named ".upload-" and eight random characters, anywhere under --directory (symlinked
 directories not followed), not modified for longer than --body-timeout --
 another instance serving the same directory may be writing a fresh one.
 """
@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from core import files
 from servers import ServerProcess
 
 pytestmark = pytest.mark.servers("core", "core-py")
@@ -26,6 +27,26 @@ def make(path, old):
     if old:
         os.utime(path, (HOUR_AGO, HOUR_AGO))
     return path
+
+
+def test_a_temporary_upload_is_new_private_and_named_for_the_sweep(tmp_path, monkeypatch):
+    fd, path = files.create_temporary(str(tmp_path))
+    os.close(fd)
+    assert os.path.dirname(path) == str(tmp_path)
+    assert files.TEMPORARY_UPLOAD.fullmatch(os.path.basename(path))
+    assert os.stat(path).st_mode & 0o777 == 0o600 and os.stat(path).st_size == 0
+    # A name that exists is never opened again (O_EXCL): the next random name is taken,
+    # and when every name tried exists the caller gets an error, not someone's file.
+    existing = [b"\0" * 8] * 3 + [b"\1" * 8]
+    monkeypatch.setattr(files.os, "urandom", lambda n: existing.pop(0))
+    (tmp_path / ".upload-aaaaaaaa").write_bytes(b"someone else's")
+    fd, path = files.create_temporary(str(tmp_path))
+    os.close(fd)
+    assert os.path.basename(path) == ".upload-bbbbbbbb"
+    assert (tmp_path / ".upload-aaaaaaaa").read_bytes() == b"someone else's"
+    monkeypatch.setattr(files.os, "urandom", lambda n: b"\0" * 8)
+    with pytest.raises(FileExistsError):
+        files.create_temporary(str(tmp_path))
 
 
 def test_only_old_temporary_uploads_are_removed_at_start(server_name, tmp_path):
