@@ -17,6 +17,7 @@ With NOTIFY_SOCKET set (systemd, Type=notify) the supervisor reports READY=1
 once every worker serves, RELOADING=1 around a reload and STOPPING=1.
 """
 import os
+import select
 import signal
 import sys
 import time
@@ -66,6 +67,7 @@ class Supervisor:
         self.stopping = False
         self.reload_asked = False
         self.reopen_asked = False
+        self._wake_r = self._wake_w = -1     # signals write here (signal.set_wakeup_fd)
 
     def spawn(self, slot=0):
         global _supervisor_pid
@@ -78,6 +80,10 @@ class Supervisor:
             os.close(ready_r)
             code = 0
             try:
+                if self._wake_w >= 0:       # the supervisor's, not ours to be woken through
+                    signal.set_wakeup_fd(-1)
+                    os.close(self._wake_r)
+                    os.close(self._wake_w)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 signal.signal(signal.SIGHUP, signal.SIG_IGN)    # the supervisor reloads, not us
                 listener = self.listeners[slot % len(self.listeners)]
@@ -100,6 +106,14 @@ class Supervisor:
         return ok
 
     def run(self, announce):
+        # The loop sleeps until something happens: a signal (a worker's exit is
+        # SIGCHLD), whose arrival the interpreter writes to a pipe, or the
+        # deadline of a draining worker -- no polling of an idle server.
+        self._wake_r, self._wake_w = os.pipe()
+        for fd in (self._wake_r, self._wake_w):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, _wake_only)
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         signal.signal(signal.SIGHUP, self._ask_reload)
@@ -118,16 +132,30 @@ class Supervisor:
                 self.reopen_asked = False
                 for pid in list(self.children) + list(self.retiring):
                     _kill(pid, signal.SIGUSR1)
-            # Poll rather than block: a blocking waitpid is resumed after a
-            # signal handler runs (PEP 475), so SIGTERM would go unnoticed.
+            if not self._reap():
+                break                       # no worker left at all
+            self._kill_overdue()
+            if self.stopping or self.reload_asked or self.reopen_asked:
+                continue
+            # A signal that came since the checks above has written to the pipe:
+            # select returns at once.
+            select.select([self._wake_r], [], [], self._until_next_deadline())
+            _drain(self._wake_r)
+        sdnotify.notify("STOPPING=1")
+        for listener in self.listeners:
+            listener.close()                # new connections are refused from now on
+        self._terminate_all()
+        return 0
+
+    def _reap(self):
+        """Collect the workers that have exited, replacing current ones; False when none is left."""
+        while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                break
+                return False
             if not pid:
-                self._kill_overdue()
-                time.sleep(0.1)
-                continue
+                return True
             if pid in self.retiring:
                 del self.retiring[pid]
             elif pid in self.children and not self.stopping:
@@ -137,11 +165,12 @@ class Supervisor:
                 if time.monotonic() - started < 1.0:
                     time.sleep(1.0)         # a worker that dies at once must not spin us
                 self.spawn(slot)
-        sdnotify.notify("STOPPING=1")
-        for listener in self.listeners:
-            listener.close()                # new connections are refused from now on
-        self._terminate_all()
-        return 0
+
+    def _until_next_deadline(self):
+        """Seconds until a draining worker is overdue (None: no deadline to wake for)."""
+        if not self.retiring:
+            return None
+        return max(0.0, min(self.retiring.values()) - time.monotonic())
 
     def reload(self):
         """New workers first, then the old ones drain: the listener never stops being served."""
@@ -192,6 +221,18 @@ class Supervisor:
             _kill(pid, signal.SIGKILL)
         self.children.clear()
         self.retiring.clear()
+
+
+def _wake_only(*_):
+    """SIGCHLD's handler: its arrival, written to the wake-up pipe, is all the loop needs."""
+
+
+def _drain(fd):
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def _kill(pid, sig):

@@ -215,6 +215,37 @@ def test_a_killed_worker_is_replaced(server_name, tmp_path):
             assert get(core.server, "/").status == 200
 
 
+def context_switches(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return sum(int(line.split()[1]) for line in f if line.startswith(("voluntary_ctxt", "nonvoluntary_ctxt")))
+
+
+def test_an_idle_supervisor_sleeps_until_something_happens(server_name, tmp_path):
+    """No polling: it wakes for a signal or a draining worker's deadline (it polled 10 times a second)."""
+    with Core(server_name, tmp_path, "--workers", "1") as core:
+        time.sleep(0.5)
+        before = context_switches(core.pid)
+        time.sleep(2)
+        assert context_switches(core.pid) - before <= 2
+        worker = worker_pids(core.pid)[0]
+        os.kill(worker, signal.SIGKILL)                 # and a worker's exit still wakes it
+        assert wait_until(lambda: worker_pids(core.pid) and worker not in worker_pids(core.pid), timeout=5)
+        assert get(core.server, "/").status == 200
+
+
+def test_a_draining_worker_that_hangs_is_killed_at_its_deadline(server_name, tmp_path):
+    """The supervisor wakes by itself when a reloaded worker outlives graceful-timeout + 5 s."""
+    with Core(server_name, tmp_path, "--workers", "1", "--graceful-timeout", "0.5") as core:
+        old = worker_pids(core.pid)[0]
+        os.kill(old, signal.SIGSTOP)                    # it will never drain by itself
+        os.kill(core.pid, signal.SIGHUP)
+        assert wait_until(lambda: len(worker_pids(core.pid)) == 2, timeout=5)
+        assert get(core.server, "/").status == 200      # the new worker serves meanwhile
+        started = time.monotonic()
+        assert wait_until(lambda: worker_pids(core.pid) and old not in worker_pids(core.pid), timeout=15)
+        assert 3 < time.monotonic() - started < 10      # killed at 0.5 + 5 s, not at once, not never
+
+
 def test_sigterm_lets_an_in_flight_download_finish(server_name, tmp_path):
     payload = os.urandom(20 << 20)
     (tmp_path / "big.bin").write_bytes(payload)
