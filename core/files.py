@@ -465,9 +465,10 @@ class Upload:
 # tempfile.mkstemp names them); they are never served nor overwritten by name.
 TEMPORARY_PREFIX = ".upload-"
 _NAME_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+_NAME_LENGTH = 8
 
 # The names of files.Upload's temporary files.  Nothing else is ever removed.
-TEMPORARY_UPLOAD = re.compile(re.escape(TEMPORARY_PREFIX) + r"[a-z0-9_]{8}")
+TEMPORARY_UPLOAD = re.compile(re.escape(TEMPORARY_PREFIX) + f"[{re.escape(_NAME_CHARACTERS)}]{{{_NAME_LENGTH}}}")
 
 
 def create_temporary(directory: str):
@@ -478,7 +479,7 @@ def create_temporary(directory: str):
     """
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     for _ in range(100):
-        name = "".join(_NAME_CHARACTERS[byte % len(_NAME_CHARACTERS)] for byte in os.urandom(8))
+        name = "".join(_NAME_CHARACTERS[byte % len(_NAME_CHARACTERS)] for byte in os.urandom(_NAME_LENGTH))
         path = os.path.join(directory, TEMPORARY_PREFIX + name)
         try:
             return os.open(path, flags, 0o600), path
