@@ -13,6 +13,25 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def help_formatter(prog):
+    """argparse's formatter at the terminal's width, asked without shutil.
+
+    argparse imports shutil only for get_terminal_size(), and shutil brings bz2,
+    lzma and fnmatch into the supervisor and every worker; this is its rule:
+    $COLUMNS, else the terminal on standard output, else 80.
+    """
+    try:
+        columns = int(os.environ.get("COLUMNS", 0))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return argparse.HelpFormatter(prog, width=(columns if columns > 0 else 80) - 2)
+
+
 def _octal(text):
     return int(text, 8)
 
@@ -34,7 +53,7 @@ def program_name() -> str:
 
 def parse_args(argv=None):
     parser = OneLineParser(
-        prog=program_name(),
+        prog=program_name(), formatter_class=help_formatter,
         description="The production HTTP/1.1 server: every route of the course, fast.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=4221, help="port (default 4221; 0 picks a free one)")

@@ -10,9 +10,8 @@ loop then answers the connection, if it is still there.
 """
 import collections
 import os
-import traceback
 
-from .errors import HTTPError
+from .errors import HTTPError, print_exception
 from .response import Response, error_response, response_for
 
 # Commits one worker runs at once; fsync releases the GIL, so they overlap.
@@ -39,7 +38,7 @@ class Committer:
         except HTTPError as error:
             response = response_for(error)
         except Exception:               # a bug costs this upload its 201, never the worker
-            traceback.print_exc()
+            print_exception()
             upload.abort()
             response = error_response(500, "cannot store the upload", close=False)
         self._results.append((connection, response))

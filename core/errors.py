@@ -4,11 +4,23 @@ Each error carries the HTTP status to answer with (like h11's
 ``error_status_hint``); the connection layer turns it into a response and
 closes the connection when the byte stream can no longer be trusted.
 """
+import sys
 from http import HTTPStatus
 
 # RFC 9110 §15 names; older Pythons still say "Request Entity Too Large" etc.
 REASONS = {s.value: s.phrase for s in HTTPStatus}
 REASONS.update({413: "Content Too Large", 416: "Range Not Satisfiable", 422: "Unprocessable Content"})
+
+
+
+def print_exception():
+    """The exception being handled, with its traceback, on stderr: traceback.print_exc().
+
+    Printed by the interpreter itself: a server process does not import the
+    traceback module (with linecache and tokenize) for a path taken by a bug.
+    """
+    sys.__excepthook__(*sys.exc_info())
+
 
 # How much of the peer's input an error message may quote.
 ECHO_LIMIT = 100

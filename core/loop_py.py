@@ -30,11 +30,10 @@ back the buffers of connections idle for a whole sweep.
 """
 import os
 import signal
-import traceback
 
 from ._framing import expects_continue
 from .committer import Committer
-from .errors import HTTPError, ParseError
+from .errors import HTTPError, ParseError, print_exception
 from .events import END_OF_MESSAGE, NEED_DATA
 from .files import Upload
 from .implementation import load
@@ -194,7 +193,7 @@ class EventLoop:
             self.after_io(conn, True)
         except Exception:
             # A bug must cost one connection, never the worker.
-            traceback.print_exc()
+            print_exception()
             self.drop(conn)
 
     def answer_commits(self):
@@ -205,7 +204,7 @@ class EventLoop:
                 self.commit_done(conn, response)
                 self.after_io(conn, True)
             except Exception:
-                traceback.print_exc()
+                print_exception()
                 self.drop(conn)
 
     def set_accepting(self, accepting):

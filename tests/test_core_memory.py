@@ -4,6 +4,8 @@ Each module below was once imported by core and cost resident memory in the supe
 worker for a job a few lines do (measured, --workers 1, idle: 39.4 MiB summed VmRSS before, 31.4
 after; README, "Results"). hashlib loads OpenSSL's libcrypto (3.6 MiB per process) for the build
 check at start; tempfile brings shutil, random, bz2 and lzma; email.utils formatted one date.
+argparse imported shutil for the terminal's width; traceback (linecache, tokenize) printed a bug's
+traceback, which the interpreter prints itself.
 """
 import os
 import re
@@ -18,7 +20,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 # Imported on demand where they are needed (the upload committer's thread pool), or not at all.
 NOT_AT_START = {"hashlib", "_hashlib", "email", "email.utils", "calendar", "dataclasses", "inspect",
-                "tempfile", "shutil", "bz2", "lzma", "concurrent.futures", "ssl"}
+                "tempfile", "shutil", "bz2", "lzma", "fnmatch", "concurrent.futures", "ssl",
+                "traceback", "linecache", "tokenize"}
 PATHS = pytest.mark.parametrize("pure", ["0", "1"], ids=["compiled", "pure"])
 
 
@@ -32,7 +35,9 @@ def environment(pure):
 def test_starting_a_server_imports_none_of_the_modules_it_does_not_need(pure):
     # -S: without site-packages' start-up hooks, which import what they like (this
     # machine's CA hook imports tempfile); core itself needs nothing from site-packages.
-    code = "import sys, core.cli, core.server; print(' '.join(sorted(sys.modules)))"
+    # parse_args too: argparse's help formatter asked shutil for the terminal's width.
+    code = ("import sys, core.cli, core.server; core.cli.parse_args(['--directory', '.']); "
+            "print(' '.join(sorted(sys.modules)))")
     result = subprocess.run([sys.executable, "-S", "-c", code], cwd=REPO, env=environment(pure),
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -69,3 +74,20 @@ def test_no_server_process_maps_openssl(pure, tmp_path):
     finally:
         process.terminate()
         process.communicate(timeout=30)
+
+
+def test_a_bug_is_printed_with_its_traceback_without_the_traceback_module():
+    code = ("import sys\n"
+            "from core.errors import print_exception\n"
+            "def handler():\n"
+            "    raise KeyError('the bug')\n"
+            "try:\n"
+            "    handler()\n"
+            "except Exception:\n"
+            "    print_exception()\n"
+            "print('traceback' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-S", "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout == "False\n"
+    lines = result.stderr.splitlines()
+    assert lines[0] == "Traceback (most recent call last):" and lines[-1] == "KeyError: 'the bug'"
+    assert "in handler" in result.stderr
