@@ -80,6 +80,13 @@ def core_command(setup: ServerSetup) -> list[str]:
             "--directory", setup.directory, "--workers", str(setup.workers)]  # fmt: skip
 
 
+def core_alone_command(setup: ServerSetup) -> list[str]:
+    # --no-supervisor: the one worker is the process, as a manager that restarts the server
+    # itself runs it (systemd's Restart=, a container); one Python process instead of two.
+    return [sys.executable, "-S", "-m", "core", "--no-supervisor", "--host", "127.0.0.1",
+            "--port", str(setup.port), "--directory", setup.directory]  # fmt: skip
+
+
 def _stage_module(prefix: str) -> str | None:
     """'s08' -> 'stages.s08_gzip', whatever the stage's suffix turns out to be."""
     found = sorted((REPO_ROOT / "stages").glob(f"{prefix}_*.py"))
@@ -261,6 +268,8 @@ SPECS: dict[str, ServerSpec] = {
     for spec in (
         ServerSpec("core", "core, compiled", core_command, _core_missing,
                    ready_line=LISTENING, scales_with_workers=True),  # fmt: skip
+        ServerSpec("core-alone", "core, compiled, --no-supervisor (one process, no supervisor)", core_alone_command,
+                   _core_missing, ready_line=LISTENING),  # fmt: skip
         ServerSpec("core-py", "core, pure Python (CORE_PURE_PYTHON=1)", core_command,
                    _core_missing, env={"CORE_PURE_PYTHON": "1", "CORE_REQUIRE_COMPILED": "0"},
                    ready_line=LISTENING, scales_with_workers=True),  # fmt: skip

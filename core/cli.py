@@ -69,8 +69,11 @@ def parse_args(argv=None):
                              "IPs or networks, * for any (default $FORWARDED_ALLOW_IPS or 127.0.0.1,::1; "
                              "a --uds peer is always trusted)")
     parser.add_argument("--directory", default=".", help="directory served under /files/ (default: .)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    parser.add_argument("--workers", type=int, default=None,
                         help="worker processes sharing the port (default: number of CPUs)")
+    parser.add_argument("--no-supervisor", action="store_true",
+                        help="serve in this one process, for a manager that restarts it (systemd's "
+                             "Restart=, a container): no worker restart, no SIGHUP reload; half the memory")
     parser.add_argument("--access-log", nargs="?", const="-", default=None, metavar="FILE",
                         help="log each response in the Common Log Format to FILE (default: stderr)")
     parser.add_argument("--cache-control", default=None, metavar="VALUE",
@@ -85,8 +88,12 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be 0..65535, not {args.port}")
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         parser.error(f"--workers must be at least 1, not {args.workers}")
+    if args.no_supervisor and args.workers not in (None, 1):
+        parser.error(f"--no-supervisor serves in one process: --workers {args.workers} needs the supervisor")
+    if args.workers is None:
+        args.workers = 1 if args.no_supervisor else os.cpu_count() or 1
     if not os.path.isdir(args.directory):
         parser.error(f"--directory {args.directory!r} is not a directory")
     # RFC 9110 §5.5: a field value is visible ASCII, spaces and tabs (no CR or LF to split the head).

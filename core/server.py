@@ -7,7 +7,7 @@ from .accesslog import AccessLog
 from .app import App
 from .files import FileRoot, remove_stale_uploads
 from .implementation import load
-from .supervisor import Supervisor
+from .supervisor import Supervisor, run_alone
 
 # The event loop: loop_py.py, compiled as loop_c unless CORE_PURE_PYTHON=1.
 LOOP_MODULES = ("loop_c", "loop_py")
@@ -45,9 +45,7 @@ def serve_forever(args):
             signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         loop_module.EventLoop(listener, app, args.limits, args.graceful_timeout).run()
 
-    supervisor = Supervisor(sockets, args.workers, serve, args.graceful_timeout)
-    # Once, in the parent, before any worker forks: the workers' own uploads
-    # cannot be among them yet.
+    # Once, before any worker starts: the workers' own uploads cannot be among them yet.
     removed = remove_stale_uploads(app.files.root, args.limits.body_timeout)
     if removed:
         print(f"removed {removed} temporary upload{'s' if removed > 1 else ''} "
@@ -56,4 +54,6 @@ def serve_forever(args):
     def announce():
         print(f"Listening on {listeners.describe(sockets[0])}", flush=True)
 
-    return supervisor.run(announce)
+    if args.no_supervisor:
+        return run_alone(sockets[0], serve, announce)
+    return Supervisor(sockets, args.workers, serve, args.graceful_timeout).run(announce)

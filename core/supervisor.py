@@ -15,6 +15,8 @@ Signals (as nginx, gunicorn and uvicorn take them):
   SIGCHLD          a worker that dies is replaced
 With NOTIFY_SOCKET set (systemd, Type=notify) the supervisor reports READY=1
 once every worker serves, RELOADING=1 around a reload and STOPPING=1.
+With --no-supervisor (run_alone) the one process is the worker: the same
+signals, except that SIGHUP reloads nothing.
 """
 import os
 import select
@@ -33,26 +35,55 @@ WORKER_SIGNALS = STOP_SIGNALS | {signal.SIGHUP, signal.SIGUSR1}
 
 # The supervisor's PID, recorded in a worker right after fork: os.getppid()
 # read later would already be 1 if the supervisor died in between.
-_supervisor_pid = None
+_supervisor_pid = 0
 
 
 def supervisor_pid() -> int:
-    """The PID of the supervisor that forked this worker (os.getppid() outside a worker)."""
-    return _supervisor_pid if _supervisor_pid is not None else os.getppid()
+    """The PID of the supervisor that forked this worker; 0 outside a worker (--no-supervisor)."""
+    return _supervisor_pid
 
 
 def orphaned(parent_pid: int) -> bool:
     """True once the supervisor is gone (a worker is re-parented), so the worker stops too.
 
     Checked by the loops every sweep: a parent killed with SIGKILL cannot tell
-    its workers, and they must not keep serving the port on their own.
+    its workers, and they must not keep serving the port on their own.  A loop
+    with no supervisor (parent_pid 0) is nobody's worker: whoever started it may
+    come and go.
     """
-    return os.getppid() != parent_pid
+    return parent_pid != 0 and os.getppid() != parent_pid
 
 
 def unblock_stop_signals():
     """Called by a worker's loop once its signal handlers are in place."""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_SIGNALS)
+
+
+def run_alone(listener, serve, announce):
+    """--no-supervisor: this process is the one worker, for a manager that restarts it itself.
+
+    The same worker as under a supervisor, minus what only a supervisor does: a
+    worker that dies is not replaced (systemd's Restart=, a container's restart
+    policy do that) and SIGHUP reloads nothing (restart instead; with socket
+    activation, connections queue meanwhile).  One Python process, not two:
+    about half the memory.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_SIGNALS)   # the loop unblocks them, as in a worker
+    signal.signal(signal.SIGHUP, _no_reload)
+    announce()
+    sdnotify.notify("READY=1", f"MAINPID={os.getpid()}")
+    try:
+        serve(listener)
+    except Exception as error:
+        print(f"worker {os.getpid()}: {error!r}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        sdnotify.notify("STOPPING=1")
+    return 0
+
+
+def _no_reload(*_):
+    os.write(2, b"SIGHUP: nothing to reload without a supervisor (--no-supervisor); restart the server\n")
 
 
 class Supervisor:

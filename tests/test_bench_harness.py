@@ -23,7 +23,7 @@ PEERS = ("nginx-tuned", "node-cached")
 def servers_to_run():
     names = [name for name in PEERS if SPECS[name].unavailable() is None]
     if (REPO / "core" / "__main__.py").exists():
-        names[:0] = ["core", "core-baseline"]
+        names[:0] = ["core", "core-alone", "core-baseline"]
     return names
 
 

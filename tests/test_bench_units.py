@@ -357,7 +357,9 @@ def test_workers_reach_core_and_nginx_only(tmp_path):
     assert "worker_processes 3;" in servers.render_nginx_conf(setup, tuned=True)
     scaling = {name for name, spec in servers.SPECS.items() if spec.scales_with_workers}
     assert {"core", "core-py", "nginx-tuned", "nginx-plain"} <= scaling
-    assert not scaling & {"node-cached", "node-readfile", "uvicorn", "s09"}
+    assert not scaling & {"core-alone", "node-cached", "node-readfile", "uvicorn", "s09"}
+    alone = servers.core_alone_command(setup)
+    assert "--no-supervisor" in alone and "--workers" not in alone
     assert report.describe(servers.SPECS["core"], 2) == "core, compiled, 2 workers"
     assert report.describe(servers.SPECS["node-cached"], 2).endswith("one process (--workers 2 does not apply)")
 

@@ -246,10 +246,15 @@ def test_a_draining_worker_that_hangs_is_killed_at_its_deadline(server_name, tmp
         assert 3 < time.monotonic() - started < 10      # killed at 0.5 + 5 s, not at once, not never
 
 
-def test_sigterm_lets_an_in_flight_download_finish(server_name, tmp_path):
+# The worker under a supervisor, and alone (--no-supervisor): the same drain.
+ONE_WORKER = pytest.mark.parametrize("one_worker", [["--workers", "1"], ["--no-supervisor"]], ids=["supervised", "alone"])
+
+
+@ONE_WORKER
+def test_sigterm_lets_an_in_flight_download_finish(server_name, tmp_path, one_worker):
     payload = os.urandom(20 << 20)
     (tmp_path / "big.bin").write_bytes(payload)
-    core = Core(server_name, tmp_path, "--workers", "1")
+    core = Core(server_name, tmp_path, *one_worker)
     try:
         with Client(core.server) as client:
             client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
@@ -267,8 +272,9 @@ def test_sigterm_lets_an_in_flight_download_finish(server_name, tmp_path):
         core.process.close()
 
 
-def test_new_connections_are_refused_after_sigterm(server_name, tmp_path):
-    core = Core(server_name, tmp_path, "--workers", "1")
+@ONE_WORKER
+def test_new_connections_are_refused_after_sigterm(server_name, tmp_path, one_worker):
+    core = Core(server_name, tmp_path, *one_worker)
     try:
         os.kill(core.pid, signal.SIGTERM)
         assert core.process.process.wait(10) == 0

@@ -28,3 +28,13 @@ def test_bad_numbers_are_refused(tmp_path):
     for args in (["--workers", "0"], ["--port", "70000"], ["--port", "x"]):
         result = run_core(*args, "--directory", str(tmp_path))
         assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_no_supervisor_serves_one_worker_and_refuses_more(tmp_path):
+    from core.cli import parse_args
+    assert parse_args(["--no-supervisor", "--directory", str(tmp_path)]).workers == 1
+    assert parse_args(["--no-supervisor", "--workers", "1", "--directory", str(tmp_path)]).workers == 1
+    result = run_core("--no-supervisor", "--workers", "2", "--directory", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "python -m core: error: --no-supervisor serves in one process: --workers 2 needs the supervisor"]

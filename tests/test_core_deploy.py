@@ -307,6 +307,89 @@ def test_access_log_rotation_under_load_loses_and_splits_no_line(server_name, tm
     assert all(len(path.read_text().splitlines()) > 0 for path in files)     # each file got its share
 
 
+# -- --no-supervisor: one process, for a manager that restarts it ----------------------------
+
+def test_no_supervisor_is_one_process_that_notifies_ignores_sighup_and_drains(server_name, tmp_path):
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    address = f"@httpcourse-test-{os.getpid()}-{time.monotonic_ns()}"
+    notify.bind("\0" + address[1:])
+    notify.settimeout(10)
+    process, line = spawn(server_name, tmp_path, "--no-supervisor", env=dict(os.environ, NOTIFY_SOCKET=address))
+    try:
+        port = int(LISTENING_LINE.fullmatch(line.rstrip("\n")).group(1))
+        assert notify.recv(4096).decode() == f"READY=1\nMAINPID={process.pid}"
+        assert worker_pids(process.pid) == []               # no worker: this process serves
+        server = RunningServer("127.0.0.1", port, tmp_path, server_name)
+        assert get(server, "/echo/one").body == b"one"
+        process.send_signal(signal.SIGHUP)                  # would end a process without a handler
+        assert get(server, "/echo/two").body == b"two"
+        assert process.poll() is None
+        process.send_signal(signal.SIGTERM)
+        assert notify.recv(4096).decode() == "STOPPING=1"
+        assert process.wait(10) == 0
+        stderr = process.stderr.read().decode()
+        assert "SIGHUP: nothing to reload without a supervisor" in stderr and "Traceback" not in stderr
+    finally:
+        stop(process)
+        notify.close()
+
+
+def test_no_supervisor_outlives_the_process_that_started_it(server_name, tmp_path):
+    """Nobody's worker: a launcher that exits (a shell, nohup) must not stop it.
+
+    A worker stops when its supervisor dies; with no supervisor, whoever started
+    the process is not one (the loop took its parent for one and stopped).
+    """
+    out = tmp_path / "core.out"
+    # Starts core, waits until it serves (its loop running, its parent still there), then exits.
+    launcher = ("import subprocess, sys, time\n"
+                "p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=open(sys.argv[0] + '.out', 'w'),"
+                " stderr=subprocess.STDOUT)\n"
+                "deadline = time.monotonic() + 10\n"
+                "while 'Listening on' not in open(sys.argv[0] + '.out').read() and time.monotonic() < deadline:\n"
+                "    time.sleep(0.01)\n"
+                "time.sleep(0.2)\n"
+                "print(p.pid)\n")
+    script = tmp_path / "core"
+    script.write_text(launcher)
+    args = command(server_name, tmp_path, extra_args=["--no-supervisor"])
+    pid = int(subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
+                             timeout=20).stdout)
+    try:
+        assert wait_until(lambda: "Listening on" in out.read_text(), timeout=10), out.read_text()
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", out.read_text()).group(1))
+        time.sleep(1.0)                                     # four sweeps of the loop since its parent left
+        assert get(RunningServer("127.0.0.1", port, tmp_path, server_name), "/echo/still").body == b"still"
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        assert wait_until(lambda: not os.path.exists(f"/proc/{pid}") or _zombie(pid), timeout=10)
+
+
+def _zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_no_supervisor_reopens_its_access_log_on_sigusr1(server_name, tmp_path):
+    log = tmp_path / "access.log"
+    process = ServerProcess(server_name, tmp_path, extra_args=["--no-supervisor", "--access-log", str(log)])
+    try:
+        server = RunningServer("127.0.0.1", process.wait_until_listening(), tmp_path, server_name)
+        assert get(server, "/echo/before").status == 200
+        log.rename(tmp_path / "access.log.1")
+        os.kill(process.process.pid, signal.SIGUSR1)
+        assert wait_until(log.exists), "no new log file after SIGUSR1"
+        assert get(server, "/echo/after").status == 200
+    finally:
+        assert process.stop(signal.SIGTERM) == 0
+        process.close()
+    assert "/echo/before" in (tmp_path / "access.log.1").read_text()
+    assert "/echo/after" in log.read_text() and "/echo/before" not in log.read_text()
+
+
 # -- behind a proxy ------------------------------------------------------------------------------
 
 class Request:
