@@ -12,7 +12,6 @@ REASONS = {s.value: s.phrase for s in HTTPStatus}
 REASONS.update({413: "Content Too Large", 416: "Range Not Satisfiable", 422: "Unprocessable Content"})
 
 
-
 def print_exception():
     """The exception being handled, with its traceback, on stderr: traceback.print_exc().
 
