@@ -121,10 +121,10 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from .listeners import ListenerError
-    from .server import serve_forever
+    from .server import StartupError, serve_forever
     try:
         return serve_forever(args)
-    except ListenerError as error:
+    except (ListenerError, StartupError) as error:
         print(f"{program_name()}: {error}", file=sys.stderr)
         return 1
     except OSError as error:

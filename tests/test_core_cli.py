@@ -38,3 +38,13 @@ def test_no_supervisor_serves_one_worker_and_refuses_more(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
         "python -m core: error: --no-supervisor serves in one process: --workers 2 needs the supervisor"]
+
+
+def test_an_access_log_that_cannot_be_opened_is_one_clear_line(tmp_path):
+    """Not "cannot listen on 127.0.0.1:0: No such file or directory", as it said."""
+    for mode in (["--workers", "1"], ["--no-supervisor"]):
+        result = run_core("--port", "0", *mode, "--directory", str(tmp_path),
+                          "--access-log", str(tmp_path / "missing" / "access.log"))
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.strip().splitlines() == [
+            f"python -m core: cannot open --access-log {tmp_path / 'missing' / 'access.log'}: No such file or directory"]
