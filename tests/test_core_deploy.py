@@ -137,6 +137,22 @@ def test_fd_that_is_not_a_listening_socket_is_one_clear_line(server_name, tmp_pa
     assert "is not a socket" in error and "Traceback" not in error, error
 
 
+def test_every_accepted_tcp_connection_bounds_its_unsent_bytes():
+    """TCP_NOTSENT_LOWAT on every TCP listener core serves, inherited by what it accepts."""
+    from core import listeners
+    given = listening_socket()
+    try:
+        # One TCP socket: of several SO_REUSEPORT ones the kernel picks which one accepts.
+        for sock in listeners.tcp("127.0.0.1", 0, 1) + [listeners.inherited(os.dup(given.fileno()))]:
+            sock.settimeout(5)
+            with sock, socket.create_connection(sock.getsockname()[:2], timeout=5):
+                accepted, _ = sock.accept()
+                with accepted:
+                    assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT) == listeners.NOTSENT_LOWAT
+    finally:
+        given.close()
+
+
 def test_uds_serves_with_its_mode_and_logs_the_peer_as_unix(server_name, tmp_path):
     path, log = tmp_path / "core.sock", tmp_path / "access.log"
     process, line = spawn(server_name, tmp_path, "--uds", str(path), "--uds-mode", "660",
