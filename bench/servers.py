@@ -72,19 +72,22 @@ def _core_missing() -> str | None:
 
 
 def core_command(setup: ServerSetup) -> list[str]:
-    # -S: no site-packages start-up hooks.  core needs nothing from site-packages, and the
-    # .pth files a development install runs (here an editable-install finder and this
-    # machine's CA hook, 4.4 MiB of imports per process) are not part of the server; a
-    # clean deployment's venv has none of them.
-    return [sys.executable, "-S", "-m", "core", "--host", "127.0.0.1", "--port", str(setup.port),
-            "--directory", setup.directory, "--workers", str(setup.workers)]  # fmt: skip
+    return _core_base(setup) + ["--workers", str(setup.workers)]
 
 
 def core_alone_command(setup: ServerSetup) -> list[str]:
     # --no-supervisor: the one worker is the process, as a manager that restarts the server
     # itself runs it (systemd's Restart=, a container); one Python process instead of two.
-    return [sys.executable, "-S", "-m", "core", "--no-supervisor", "--host", "127.0.0.1",
-            "--port", str(setup.port), "--directory", setup.directory]  # fmt: skip
+    return _core_base(setup) + ["--no-supervisor"]
+
+
+def _core_base(setup: ServerSetup) -> list[str]:
+    # -S: no site-packages start-up hooks.  core needs nothing from site-packages, and the
+    # .pth files a development install runs (here an editable-install finder and this
+    # machine's CA hook, 4.4 MiB of imports per process) are not part of the server; a
+    # clean deployment's venv has none of them.
+    return [sys.executable, "-S", "-m", "core", "--host", "127.0.0.1", "--port", str(setup.port),
+            "--directory", setup.directory]  # fmt: skip
 
 
 def _stage_module(prefix: str) -> str | None:

@@ -120,11 +120,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from .listeners import ListenerError
-    from .server import StartupError, serve_forever
+    from .listeners import StartupError
+    from .server import serve_forever
     try:
         return serve_forever(args)
-    except (ListenerError, StartupError) as error:
+    except StartupError as error:
         print(f"{program_name()}: {error}", file=sys.stderr)
         return 1
     except OSError as error:

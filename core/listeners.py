@@ -35,8 +35,12 @@ SD_LISTEN_FDS_START = 3
 NOTSENT_LOWAT = 1 << 20
 
 
-class ListenerError(Exception):
-    """A listener that cannot be had; the message is the one line the CLI prints."""
+class StartupError(Exception):
+    """Something the server needs at start cannot be had; the message is the one line the CLI prints."""
+
+
+class ListenerError(StartupError):
+    """A listener that cannot be had."""
 
 
 def tcp(host: str, port: int, count: int = 1) -> list:

@@ -29,17 +29,13 @@ def open_listeners(args):
     return listeners.tcp(args.host, args.port, args.workers)
 
 
-class StartupError(Exception):
-    """Something the server needs at start cannot be had; the message is the one line the CLI prints."""
-
-
 def serve_forever(args):
     app = App(FileRoot(args.directory, args.cache_control), args.limits)
     if args.access_log:
         try:
             app.access_log = AccessLog(args.access_log, args.forwarded_allow_ips)
         except OSError as error:
-            raise StartupError(f"cannot open --access-log {args.access_log}: {error.strerror or error}") from None
+            raise listeners.StartupError(f"cannot open --access-log {args.access_log}: {error.strerror or error}") from None
     sockets = open_listeners(args)
 
     def serve(listener):
