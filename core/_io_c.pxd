@@ -41,6 +41,7 @@ cdef class IO:
     cpdef double now(self)
     cpdef long wall_second(self)
     cpdef int accept(self)
+    cpdef void limit_unsent(self, int fd, int nbytes)
     cpdef str peer(self, int fd)
     cpdef Py_ssize_t recv_into(self, int fd, RequestParser parser) except -3
     cpdef bint discard(self, int fd)

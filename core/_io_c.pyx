@@ -80,6 +80,7 @@ cdef extern from "<arpa/inet.h>" nogil:
 cdef extern from "<netinet/tcp.h>" nogil:
     enum:
         TCP_NODELAY
+        TCP_NOTSENT_LOWAT
 
 cdef extern from "<sys/sendfile.h>" nogil:
     ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count)
@@ -220,6 +221,10 @@ cdef class IO:
             return -1 if errno == EAGAIN or errno == EINTR else -2
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))   # fails, harmlessly, on AF_UNIX
         return fd
+
+    cpdef void limit_unsent(self, int fd, int nbytes):
+        """At most nbytes of what is sent on fd held unsent in the kernel (TCP_NOTSENT_LOWAT)."""
+        setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &nbytes, sizeof(nbytes))   # not on AF_UNIX: harmless
 
     cpdef str peer(self, int fd):
         """The client's IP address as text, for the access log ("unix:" on a unix socket)."""

@@ -95,6 +95,11 @@ class IO:
             self.peers[fd] = "unix:"    # as nginx logs a unix-socket client
         return fd
 
+    def limit_unsent(self, fd, nbytes):
+        """At most nbytes of what is sent on fd held unsent in the kernel (TCP_NOTSENT_LOWAT)."""
+        if self.tcp:
+            self.sockets[fd].setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, nbytes)
+
     def peer(self, fd):
         return self.peers.get(fd, "-")
 

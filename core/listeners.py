@@ -22,17 +22,6 @@ import stat
 
 BACKLOG = 4096
 SD_LISTEN_FDS_START = 3
-# TCP_NOTSENT_LOWAT, set on the listener and inherited by every connection it
-# accepts: the kernel holds at most this much of a response not yet sent, and
-# says "writable" again below it.  Without a bound, a connection whose client
-# reads slowly fills a send buffer that autotunes up to tcp_wmem's maximum
-# (4 MiB here); 4,000 such clients of a 50 MB file kept the kernel's TCP memory
-# under pressure 56 s of 60 (TcpExt TCPMemoryPressuresChrono), where it prunes
-# and collapses queues.  With 1 MiB: 24 s, and 3.47 -> 4.67 GiB/s delivered at
-# 0.23 -> 0.17 CPU s/GiB; 50 clients of the same file unchanged (0.19).
-# 128 KiB avoided the pressure altogether but cost 50 clients 20 % more CPU
-# per GiB (twice the wake-ups).  Responses shorter than this never notice it.
-NOTSENT_LOWAT = 1 << 20
 
 
 class StartupError(Exception):
@@ -71,18 +60,11 @@ def tcp(host: str, port: int, count: int = 1) -> list:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((host, port))
             sock.listen(BACKLOG)
-            bound_unsent(sock)
     except OSError:
         for sock in sockets:
             sock.close()
         raise
     return sockets
-
-
-def bound_unsent(sock: socket.socket) -> None:
-    """NOTSENT_LOWAT on a TCP listener, for the connections it will accept (not for unix sockets)."""
-    if sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, NOTSENT_LOWAT)
 
 
 def unix(path: str, mode=None) -> socket.socket:
@@ -129,7 +111,6 @@ def inherited(fd: int) -> socket.socket:
         sock.detach()
         raise ListenerError(f"descriptor {fd} is not a listening stream socket")
     os.set_inheritable(fd, False)       # workers get it by fork, not programs they might exec
-    bound_unsent(sock)
     return sock
 
 

@@ -12,6 +12,7 @@ from core.filecache_c cimport Answer, FileCache, FileEntry
 cdef unsigned int READ, WRITE, READABLE, LISTEN_EVENTS
 cdef Py_ssize_t HIGH_WATER
 cdef long long SENDFILE_CHUNK
+cdef int UNSENT_BOUND
 cdef int SWEEP_MS, STOPPING_MS, EVENTS_PER_TURN
 cdef double EMFILE_PAUSE, STOP_IDLE_GRACE
 cdef bytes M_GET, M_HEAD, V10, V11
@@ -47,7 +48,7 @@ cdef class EventLoop:
     cdef public list ready
     cdef public bint stopping, accepting
     cdef public double accept_paused_until, now
-    cdef public Py_ssize_t max_connections
+    cdef public Py_ssize_t max_connections, unbounded_connections
     cdef public long long max_keepalive_requests
     cdef public long date_second
     cdef public bytes date

@@ -3,6 +3,7 @@
 Against both event loops (`core`, `core-py`).  The wrk tests need wrk
 (Debian's package), the proxy test nginx; each is skipped without it.
 """
+import ctypes
 import os
 import re
 import shutil
@@ -137,20 +138,49 @@ def test_fd_that_is_not_a_listening_socket_is_one_clear_line(server_name, tmp_pa
     assert "is not a socket" in error and "Traceback" not in error, error
 
 
-def test_every_accepted_tcp_connection_bounds_its_unsent_bytes():
-    """TCP_NOTSENT_LOWAT on every TCP listener core serves, inherited by what it accepts."""
-    from core import listeners
-    given = listening_socket()
+def descriptor_of(pid, fd):
+    """A copy of process pid's descriptor fd in this process (pidfd_getfd, Linux 5.6)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
     try:
-        # One TCP socket: of several SO_REUSEPORT ones the kernel picks which one accepts.
-        for sock in listeners.tcp("127.0.0.1", 0, 1) + [listeners.inherited(os.dup(given.fileno()))]:
-            sock.settimeout(5)
-            with sock, socket.create_connection(sock.getsockname()[:2], timeout=5):
-                accepted, _ = sock.accept()
-                with accepted:
-                    assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT) == listeners.NOTSENT_LOWAT
+        copy = libc.syscall(438, pidfd, fd, 0)      # SYS_pidfd_getfd, the same on every architecture
+        if copy < 0:
+            raise OSError(ctypes.get_errno(), "pidfd_getfd")
+        return copy
     finally:
-        given.close()
+        os.close(pidfd)
+
+
+def test_connections_past_unbounded_connections_bound_their_unsent_bytes(server_name, tmp_path):
+    """The first --unbounded-connections connections may fill a whole send buffer; later ones hold 1 MiB unsent."""
+    process = ServerProcess(server_name, tmp_path, extra_args=["--workers", "1", "--unbounded-connections", "2"])
+    clients = []
+    try:
+        server = RunningServer("127.0.0.1", process.wait_until_listening(), tmp_path, server_name)
+        for index in range(3):          # one at a time: accepted in this order
+            clients.append(Client(server))
+            clients[-1].send(build_request("GET", f"/echo/{index}"))
+            assert clients[-1].read_response().status == 200
+        [worker] = worker_pids(process.process.pid)
+        unsent_bound = {}               # client's port -> the server side's TCP_NOTSENT_LOWAT
+        for name in os.listdir(f"/proc/{worker}/fd"):
+            if not os.readlink(f"/proc/{worker}/fd/{name}").startswith("socket:"):
+                continue
+            with socket.socket(fileno=descriptor_of(worker, int(name))) as sock:
+                if sock.type == socket.SOCK_STREAM and sock.family == socket.AF_INET:
+                    try:
+                        port = sock.getpeername()[1]
+                    except OSError:
+                        continue        # the listener
+                    unsent_bound[port] = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT)
+        ports = [client.sock.getsockname()[1] for client in clients]
+        # 0: the system's default (net.ipv4.tcp_notsent_lowat, unbounded unless set).
+        assert [unsent_bound.get(port) for port in ports] == [0, 0, 1 << 20], unsent_bound
+    finally:
+        for client in clients:
+            client.sock.close()
+        assert process.stop(signal.SIGTERM) == 0
+        process.close()
 
 
 def test_uds_serves_with_its_mode_and_logs_the_peer_as_unix(server_name, tmp_path):
