@@ -3,6 +3,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 
 def run_core(*args):
     return subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, timeout=20)
@@ -28,6 +30,20 @@ def test_bad_numbers_are_refused(tmp_path):
     for args in (["--workers", "0"], ["--port", "70000"], ["--port", "x"]):
         result = run_core(*args, "--directory", str(tmp_path))
         assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_every_limit_is_an_option_and_must_be_positive(tmp_path, capsys):
+    from core.cli import parse_args
+    from core.limits import DEFAULT_LIMITS
+    for name, default in DEFAULT_LIMITS._asdict().items():
+        option = "--" + name.replace("_", "-")
+        doubled = type(default)(default * 2)
+        assert getattr(parse_args([option, str(doubled), "--directory", str(tmp_path)]).limits, name) == doubled
+        for bad in ("0", "-1"):
+            with pytest.raises(SystemExit) as exit:
+                parse_args([option, bad, "--directory", str(tmp_path)])
+            assert exit.value.code == 2
+            assert capsys.readouterr().err.splitlines()[-1] == f"python -m core: error: {option} must be positive"
 
 
 def test_no_supervisor_serves_one_worker_and_refuses_more(tmp_path):
