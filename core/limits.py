@@ -57,12 +57,13 @@ _DEFAULTS = {
     # Connections one worker serves at once; at the limit it stops accepting
     # until one closes, and the kernel's backlog holds the rest.
     "max_connections": 16384,
-    # Connections of one worker whose responses may fill a whole send buffer
-    # (the kernel autotunes it up to tcp_wmem's maximum, 4 MiB by default):
-    # few wake-ups for a client that reads fast.  Each connection accepted
-    # beyond this many keeps at most 1 MiB of its response not yet sent
-    # (TCP_NOTSENT_LOWAT), so thousands of slow readers of large files cannot
-    # hold the kernel's TCP memory under pressure (README, "Responses").
+    # Connections whose responses may fill a whole send buffer (the kernel
+    # autotunes it up to tcp_wmem's maximum, 4 MiB by default): few wake-ups
+    # for a client that reads fast.  For the whole server, since the kernel's
+    # TCP memory is the machine's: each of N workers takes 1/N of it.  A
+    # connection a worker accepts beyond its part keeps at most 1 MiB of its
+    # response not yet sent (TCP_NOTSENT_LOWAT), so thousands of slow readers
+    # of large files cannot hold that memory under pressure (README, "Responses").
     "unbounded_connections": 64,
     # Requests on one keep-alive connection before we answer with close.
     "max_keepalive_requests": 100_000,

@@ -37,6 +37,10 @@ def serve_forever(args):
         except OSError as error:
             raise listeners.StartupError(f"cannot open --access-log {args.access_log}: {error.strerror or error}") from None
     sockets = open_listeners(args)
+    # The kernel's TCP memory is the machine's, not a worker's: the workers
+    # share --unbounded-connections, each taking its part (at least one).
+    worker_limits = args.limits._replace(
+        unbounded_connections=max(1, args.limits.unbounded_connections // args.workers))
 
     def serve(listener):
         if app.access_log is not None:
@@ -46,7 +50,7 @@ def serve_forever(args):
             signal.signal(signal.SIGUSR1, app.access_log.ask_reopen)
         else:
             signal.signal(signal.SIGUSR1, signal.SIG_IGN)
-        loop_module.EventLoop(listener, app, args.limits, args.graceful_timeout).run()
+        loop_module.EventLoop(listener, app, worker_limits, args.graceful_timeout).run()
 
     # Once, before any worker starts: the workers' own uploads cannot be among them yet.
     removed = remove_stale_uploads(app.files.root, args.limits.body_timeout)

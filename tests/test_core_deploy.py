@@ -151,31 +151,45 @@ def descriptor_of(pid, fd):
         os.close(pidfd)
 
 
-def test_connections_past_unbounded_connections_bound_their_unsent_bytes(server_name, tmp_path):
-    """The first --unbounded-connections connections may fill a whole send buffer; later ones hold 1 MiB unsent."""
-    process = ServerProcess(server_name, tmp_path, extra_args=["--workers", "1", "--unbounded-connections", "2"])
+def unsent_bounds(worker):
+    """{client's port: TCP_NOTSENT_LOWAT of the worker's side} for the TCP connections worker holds."""
+    bounds = {}
+    for name in os.listdir(f"/proc/{worker}/fd"):
+        if not os.readlink(f"/proc/{worker}/fd/{name}").startswith("socket:"):
+            continue
+        with socket.socket(fileno=descriptor_of(worker, int(name))) as sock:
+            if sock.type == socket.SOCK_STREAM and sock.family == socket.AF_INET:
+                try:
+                    port = sock.getpeername()[1]
+                except OSError:
+                    continue            # a listener
+                bounds[port] = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT)
+    return bounds
+
+
+@pytest.mark.parametrize("workers, connections, unbounded", [(1, 3, 2), (2, 5, 1)])
+def test_connections_past_unbounded_connections_bound_their_unsent_bytes(server_name, tmp_path, workers,
+                                                                           connections, unbounded):
+    """A worker's first connections (its part of --unbounded-connections) may fill a whole send
+    buffer; the ones it accepts after them hold at most 1 MiB unsent."""
+    process = ServerProcess(server_name, tmp_path, extra_args=["--workers", str(workers),
+                                                               "--unbounded-connections", "2"])
     clients = []
     try:
         server = RunningServer("127.0.0.1", process.wait_until_listening(), tmp_path, server_name)
-        for index in range(3):          # one at a time: accepted in this order
+        for index in range(connections):   # one at a time: each worker accepts them in this order
             clients.append(Client(server))
             clients[-1].send(build_request("GET", f"/echo/{index}"))
             assert clients[-1].read_response().status == 200
-        [worker] = worker_pids(process.process.pid)
-        unsent_bound = {}               # client's port -> the server side's TCP_NOTSENT_LOWAT
-        for name in os.listdir(f"/proc/{worker}/fd"):
-            if not os.readlink(f"/proc/{worker}/fd/{name}").startswith("socket:"):
-                continue
-            with socket.socket(fileno=descriptor_of(worker, int(name))) as sock:
-                if sock.type == socket.SOCK_STREAM and sock.family == socket.AF_INET:
-                    try:
-                        port = sock.getpeername()[1]
-                    except OSError:
-                        continue        # the listener
-                    unsent_bound[port] = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT)
         ports = [client.sock.getsockname()[1] for client in clients]
-        # 0: the system's default (net.ipv4.tcp_notsent_lowat, unbounded unless set).
-        assert [unsent_bound.get(port) for port in ports] == [0, 0, 1 << 20], unsent_bound
+        held = 0
+        for worker in worker_pids(process.process.pid):
+            bounds = unsent_bounds(worker)
+            mine = [bounds[port] for port in ports if port in bounds]
+            held += len(mine)
+            # 0: the system's default (net.ipv4.tcp_notsent_lowat, unbounded unless set).
+            assert mine == [0] * min(len(mine), unbounded) + [1 << 20] * (len(mine) - unbounded), bounds
+        assert held == connections
     finally:
         for client in clients:
             client.sock.close()
