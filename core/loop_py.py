@@ -57,10 +57,9 @@ LISTEN_EVENTS = 0x001 | 0x10000000  # EPOLLIN | EPOLLEXCLUSIVE
 # Stop parsing pipelined requests once this much is queued for sending.
 HIGH_WATER = 256 * 1024
 SENDFILE_CHUNK = 1 << 30
-# TCP_NOTSENT_LOWAT of a connection accepted past limits.unbounded_connections
-# (this worker's part of them, server.py):
-# the kernel holds at most this much of its response not yet sent, and says
-# "writable" again below half of it.  Unbounded, a slow reader's send buffer
+# A connection accepted past this worker's part of limits.unbounded_connections
+# (server.py) gets TCP_NOTSENT_LOWAT: the kernel holds at most this much of its
+# response not yet sent, and says "writable" again below half of it.  Unbounded, a slow reader's send buffer
 # autotunes up to tcp_wmem's maximum (4 MiB here); 4,000 such readers of a
 # 50 MB file kept the kernel's TCP memory under pressure 56 s of 60 (TcpExt
 # TCPMemoryPressuresChrono), where it prunes and collapses queues: with the
