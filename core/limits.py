@@ -4,10 +4,35 @@ The parser and the server read these; neither hard-codes a number.  A limit is
 enforced while bytes are being buffered, so a peer can never make us hold more
 than the limit before we answer.
 """
+import os
 from collections import namedtuple
 
 KiB = 1024
 MiB = 1024 * KiB
+
+
+def unbounded_share(pressure_bytes: int, wmem_max: int, ceiling: int = 64) -> int:
+    """How many connections may fill whole send buffers on this machine: at most ceiling.
+
+    Their buffers at the largest (tcp_wmem's maximum) take at most a quarter of
+    the TCP memory past which the kernel is under pressure (tcp_mem's second
+    value); the rest is left to receive buffers, the bounded connections and the
+    machine's other sockets.  64 on this 24 GiB machine (93 would fit), about 7 on
+    a 2 GiB one (its kernel puts pressure at ~1/16 of the memory).
+    """
+    return max(1, min(ceiling, pressure_bytes // 4 // max(wmem_max, 1)))
+
+
+def kernel_unbounded_share(sysctl_dir: str = "/proc/sys/net/ipv4") -> int:
+    """unbounded_share() of this machine's kernel; the ceiling where it does not say."""
+    try:
+        with open(os.path.join(sysctl_dir, "tcp_mem")) as tcp_mem, \
+                open(os.path.join(sysctl_dir, "tcp_wmem")) as tcp_wmem:
+            pressure_pages = int(tcp_mem.read().split()[1])
+            wmem_max = int(tcp_wmem.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        return unbounded_share(1 << 62, 1)
+    return unbounded_share(pressure_pages * os.sysconf("SC_PAGE_SIZE"), wmem_max)
 
 
 # Each limit's name and default, in the order --help lists them.
@@ -64,7 +89,8 @@ _DEFAULTS = {
     # connection a worker accepts beyond its part keeps at most 1 MiB of its
     # response not yet sent (TCP_NOTSENT_LOWAT), so thousands of slow readers
     # of large files cannot hold that memory under pressure (README, "Responses").
-    "unbounded_connections": 64,
+    # 64, or fewer on a machine with little TCP memory (unbounded_share).
+    "unbounded_connections": kernel_unbounded_share(),
     # Requests on one keep-alive connection before we answer with close.
     "max_keepalive_requests": 100_000,
 }

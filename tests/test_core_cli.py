@@ -64,3 +64,30 @@ def test_an_access_log_that_cannot_be_opened_is_one_clear_line(tmp_path):
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert result.stderr.strip().splitlines() == [
             f"python -m core: cannot open --access-log {tmp_path / 'missing' / 'access.log'}: No such file or directory"]
+
+
+def test_unbounded_connections_default_fits_the_kernels_tcp_memory(tmp_path):
+    """64 where the kernel has room for 64 whole send buffers in a quarter of its TCP memory, fewer where not."""
+    from core.cli import parse_args
+    from core.limits import DEFAULT_LIMITS, kernel_unbounded_share
+    page = __import__("os").sysconf("SC_PAGE_SIZE")
+
+    def machine(tcp_mem, tcp_wmem):
+        sysctl = tmp_path / f"sysctl-{len(list(tmp_path.iterdir()))}"
+        sysctl.mkdir()
+        (sysctl / "tcp_mem").write_text(tcp_mem + "\n")
+        (sysctl / "tcp_wmem").write_text(tcp_wmem + "\n")
+        return kernel_unbounded_share(str(sysctl))
+
+    gib = 1 << 30
+    # The kernel's defaults: pressure at 1/16 of the memory; tcp_wmem's maximum 4 MiB.
+    assert machine(f"{gib // 16 // page * 3 // 4} {gib // 16 // page} 1", "4096 16384 4194304") == 4
+    assert machine(f"1 {2 * gib // 16 // page} 1", "4096 16384 4194304") == 8
+    assert machine(f"1 {24 * gib // 16 // page} 1", "4096 16384 4194304") == 64       # 96 would fit
+    assert machine(f"1 {2 * gib // 16 // page} 1", "4096 16384 1048576") == 32        # smaller buffers, more of them
+    assert machine("1 1 1", "4096 16384 4194304") == 1                                 # never none
+    assert kernel_unbounded_share(str(tmp_path / "no-such-dir")) == 64                 # no /proc: the ceiling
+    assert machine("garbage", "4096 16384 4194304") == 64
+    # The default, and the option's, is this machine's.
+    assert DEFAULT_LIMITS.unbounded_connections == kernel_unbounded_share()
+    assert parse_args(["--directory", str(tmp_path)]).limits.unbounded_connections == kernel_unbounded_share()
