@@ -11,6 +11,7 @@ import time
 
 READ, WRITE = select.EPOLLIN, select.EPOLLOUT
 RECV_SIZE = 256 * 1024
+IOV_MAX = os.sysconf("SC_IOV_MAX")        # pieces one sendmsg takes (1,024 on Linux)
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
@@ -128,23 +129,28 @@ class IO:
     def send(self, fd, out, more):
         sock = self.sockets[fd]
         chunks = out.chunks
-        flags = socket.MSG_MORE if more else 0
         while chunks:
+            # One sendmsg takes at most IOV_MAX pieces (EMSGSIZE beyond): a
+            # long pipeline's answers go out IOV_MAX at a time, MSG_MORE
+            # telling the kernel that more follow.
+            batch = chunks[:IOV_MAX]
+            flags = socket.MSG_MORE if more or len(chunks) > IOV_MAX else 0
             try:
-                sent = sock.sendmsg(chunks, (), flags) if len(chunks) > 1 else sock.send(chunks[0], flags)
+                sent = sock.sendmsg(batch, (), flags) if len(batch) > 1 else sock.send(batch[0], flags)
             except (BlockingIOError, InterruptedError):
                 return 0
             except OSError:
                 return -1
             out.size -= sent
-            while sent:
-                first = chunks[0]
-                if sent >= len(first):
-                    sent -= len(first)
-                    chunks.pop(0)
-                else:
-                    chunks[0] = first[sent:]
-                    sent = 0
+            done = 0
+            for piece in batch:
+                if sent < len(piece):
+                    break
+                sent -= len(piece)
+                done += 1
+            del chunks[:done]
+            if sent:
+                chunks[0] = chunks[0][sent:]
         return 1
 
     def sendfile(self, fd, file_fd, offset, count):

@@ -36,8 +36,15 @@ class Response:
 class Client:
     """One connection; keeps bytes read past a response for the next one."""
 
-    def __init__(self, server, timeout=TIMEOUT_SECONDS):
-        self.sock = socket.create_connection((server.host, server.port), timeout=timeout)
+    def __init__(self, server, timeout=TIMEOUT_SECONDS, receive_buffer=None):
+        """receive_buffer: SO_RCVBUF set before connecting (a slow reader's small window)."""
+        if receive_buffer is None:
+            self.sock = socket.create_connection((server.host, server.port), timeout=timeout)
+        else:
+            self.sock = socket.socket(socket.AF_INET6 if ":" in server.host else socket.AF_INET)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+            self.sock.settimeout(timeout)
+            self.sock.connect((server.host, server.port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # one send, one segment
         self.buffer = b""
 

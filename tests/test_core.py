@@ -87,6 +87,24 @@ def test_pipelined_requests_are_answered_in_order(server):
     assert (server.directory / "pipe.txt").read_bytes() == b"abc"
 
 
+def test_a_pipeline_queued_for_a_slow_reader_is_answered_whole(server):
+    """More answers queued than one sendmsg takes (IOV_MAX pieces, 1,024 here) go out in turns.
+
+    The pure loop passed every queued piece to one sendmsg: past 1,024 the
+    kernel refused it (EMSGSIZE) and the connection was dropped as if the peer
+    had gone, after 384 of these answers.
+    """
+    (server.directory / "tiny.txt").write_bytes(b"t")
+    count = 20_000                          # ~6 MB of answers: more than the kernel's buffers hold
+    with Client(server, timeout=20, receive_buffer=4096) as client:
+        sender = threading.Thread(target=client.send, args=(build_request("GET", "/files/tiny.txt") * count,))
+        sender.start()
+        time.sleep(0.5)                     # the server queues what the client does not read
+        got = [client.read_response() for _ in range(count)]
+        sender.join(10)
+    assert [r.status for r in got] == [200] * count and {r.body for r in got} == {b"t"}
+
+
 def test_head_gives_the_get_headers_without_a_body(server):
     (server.directory / "h.bin").write_bytes(b"x" * 1234)
     with Client(server) as client:
