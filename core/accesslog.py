@@ -110,9 +110,12 @@ class AccessLog:
         client = peer
         for hop in reversed(b",".join(hops).split(b",")):
             try:
-                address = str(ipaddress.ip_address(hop.strip().decode("ascii")))
+                address = ipaddress.ip_address(hop.strip().decode("ascii"))
             except (ValueError, UnicodeDecodeError):
                 break               # not an address: nothing left of it can be believed
+            if getattr(address, "scope_id", None) is not None:
+                break               # fe80::1%<anything>: a zone names a link of the sender's, and is text
+            address = str(address)
             client = address
             if not self.is_trusted(address):
                 break

@@ -469,6 +469,8 @@ class Request:
     ("127.0.0.1", "unix:", [b"2001:db8::1"], "2001:db8::1"),                # a unix-socket peer is trusted
     ("127.0.0.1", "127.0.0.1", [b'x" 200 1 "y, 203.0.113.7'], "203.0.113.7"),
     ("127.0.0.1", "127.0.0.1", [b'203.0.113.7, x" 200 1 "y'], "127.0.0.1"),  # garbage is never logged
+    ("127.0.0.1", "127.0.0.1", [b'fe80::1%" 200 0 "-'], "127.0.0.1"),      # nor an IPv6 zone, which is any text
+    ("*", "192.0.2.1", [b"203.0.113.7, fe80::1%eth0"], "192.0.2.1"),
     ("127.0.0.1", "127.0.0.1", [], "127.0.0.1"),
 ])
 def test_forwarded_for_is_believed_only_from_trusted_proxies(allow, peer, forwarded_for, logged):
