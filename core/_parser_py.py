@@ -51,6 +51,14 @@ class RequestParser:
         self._minor = 0
         self._headers = []
 
+    def head_method(self):
+        """The method of the head being read, None before its request line (or between heads).
+
+        A refusal of a HEAD request's head gets no body (RFC 9110 §9.3.2): the
+        loop asks this when a ParseError is raised before the request exists.
+        """
+        return self._method
+
     # -- input -------------------------------------------------------------
 
     def feed(self, data) -> None:

@@ -21,7 +21,7 @@ from .errors import HTTPError
 from .files import GzipCache, Upload
 from .mediatypes import already_compressed
 from .limits import DEFAULT_LIMITS
-from .response import Response, error_response
+from .response import Response, error_response, response_for
 
 TEXT = (b"Content-Type", b"text/plain")
 OCTETS = b"application/octet-stream"
@@ -84,7 +84,7 @@ class App:
                 raise
             # Answered here rather than by the loop so that HEAD gets the head
             # of the error and no body (RFC 9110 §9.3.2).
-            response = error_response(error.status, error.message, error.close)
+            response = response_for(error)
             response.head_only = True
             return response
 

@@ -381,9 +381,12 @@ class EventLoop:
 
     def fail(self, conn, error):
         """Answer an error the stream cannot recover from, then close."""
+        request = conn.request
+        method = request.method if request is not None else conn.parser.head_method()
         self.abandon(conn)
         conn.linger_after = True
         response = error_response(error.status, error.message, fields=error.fields)
+        response.head_only = method == M_HEAD
         self.log(conn, None, response.status, response.length)
         self.respond(conn, response, False, False)
 

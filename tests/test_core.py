@@ -114,6 +114,40 @@ def test_head_gives_the_get_headers_without_a_body(server):
         assert client.read_response().body == b"after"     # no body bytes were sent in between
 
 
+@pytest.mark.parametrize("head, status", [
+    (b"HEAD / HTTP/1.1\r\n\r\n", 400),                                            # no Host
+    (b"HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999\r\n\r\n", 413),
+    (b"HEAD / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+    (b"HEAD / HTTP/1.1\r\nHost: x\r\nBad: a\x01b\r\n\r\n", 400),
+])
+def test_a_refused_head_request_gets_no_body(server, head, status):
+    """RFC 9110 §9.3.2: no content in a response to HEAD, refusals of its head included."""
+    with Client(server) as client:
+        client.send(head)
+        received = b""
+        while chunk := client.sock.recv(65536):
+            received += chunk                   # the server closes after a refusal
+    assert received.startswith(b"HTTP/1.1 %d " % status), received
+    assert received.endswith(b"\r\n\r\n") and received.count(b"\r\n\r\n") == 1, received
+    assert b"\r\nContent-Length: " in received     # as the GET's refusal would say
+
+
+def test_a_refused_head_request_keeps_the_get_fields():
+    """HEAD of a file that cannot be opened for want of descriptors: 503 with Retry-After, as GET."""
+    from core.app import App
+    from core.errors import HTTPError
+    from core.files import RETRY_AFTER
+    from core.request import new_request
+
+    class OutOfDescriptors(App):
+        def route(self, request):
+            raise HTTPError(503, "cannot open: Too many open files", close=False, fields=(RETRY_AFTER,))
+
+    app = OutOfDescriptors.__new__(OutOfDescriptors)
+    response = app.handle(new_request(b"HEAD", b"/files/a", b"1.1", [(b"Host", b"x")], True, 0, False))
+    assert response.status == 503 and response.head_only and RETRY_AFTER in response.fields
+
+
 def test_unknown_method_on_a_file_gets_405(server):
     assert fetch(server, build_request("DELETE", "/files/x")).status == 405
 
