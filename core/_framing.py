@@ -21,14 +21,20 @@ TCHAR = frozenset(
 # RFC 9110 §5.5: a field value is VCHAR, obs-text, SP and HTAB.  Everything
 # else (NUL, CR, LF, the other controls, DEL) is refused.
 FIELD_VALUE_CHAR = frozenset(b"\t") | frozenset(range(0x20, 0x7F)) | frozenset(range(0x80, 0x100))
-# RFC 9112 §3.2: the request-target is printable ASCII with no spaces.
-TARGET_CHAR = frozenset(range(0x21, 0x7F))
+# RFC 9112 §3.2: the request-target is printable ASCII with no spaces, and no
+# "#": none of its forms has a fragment (a client never sends one).
+TARGET_CHAR = frozenset(range(0x21, 0x7F)) - {ord("#")}
 # The same sets as bytes, for ``data.translate(None, SET_BYTES)``: what is
 # left after deleting the allowed bytes is exactly the disallowed ones.
 TCHAR_BYTES = bytes(sorted(TCHAR))
 FIELD_VALUE_BYTES = bytes(sorted(FIELD_VALUE_CHAR))
 TARGET_BYTES = bytes(sorted(TARGET_CHAR))
 HEX_DIGITS = b"0123456789abcdefABCDEF"
+# RFC 3986 §3.2.2: a reg-name is unreserved, pct-encoded and sub-delims
+# bytes; an IP-literal's inside ([v6] or [vF.x]) these and ":"; a port, digits.
+REG_NAME_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;="
+IP_LITERAL_BYTES = REG_NAME_BYTES + b":"
+DIGITS = b"0123456789"
 # OWS (RFC 9110 §5.6.3).
 WHITESPACE = b" \t"
 
@@ -152,6 +158,23 @@ def expects_continue(request) -> bool:
     return b"100-continue" in list_items(b", ".join(values))
 
 
+def valid_host(value: bytes) -> bool:
+    """A Host field value: uri-host [":" port], or empty (RFC 9112 §3.2, RFC 3986 §3.2.2-3)."""
+    if value[:1] == b"[":
+        end = value.find(b"]")
+        if end < 2 or value[1:end].translate(None, IP_LITERAL_BYTES):
+            return False
+        port = value[end + 1:]
+    else:
+        end = value.find(b":")
+        if end < 0:
+            return not value.translate(None, REG_NAME_BYTES)
+        if value[:end].translate(None, REG_NAME_BYTES):
+            return False
+        port = value[end:]
+    return not port or (port[:1] == b":" and not port[1:].translate(None, DIGITS))
+
+
 def same_name(name: bytes, lower: bytes) -> bool:
     """Whether a field name (or a one-token value) is the lower-case token given, ignoring case.
 
@@ -249,6 +272,9 @@ class RequestRules:
         size = len(name)
         if size == 4 and same_name(name, b"host"):
             self.host_count += 1
+            # RFC 9112 §3.2: a Host that is not a host (and port) gets 400.
+            if not valid_host(value):
+                malformed("invalid Host", value)
         elif size == 14 and same_name(name, b"content-length"):
             self.length = content_length(value, self.length)
         elif size == 17 and same_name(name, b"transfer-encoding"):

@@ -229,8 +229,9 @@ def request_path(target: bytes) -> bytes:
         scheme, sep, rest = target.partition(b"://")
         if not sep or scheme.lower() not in (b"http", b"https"):
             raise HTTPError(400, "request target must be a path or an absolute URI", close=False)
-        slash = rest.find(b"/")
-        target = rest[slash:] if slash >= 0 else b"/"
+        # RFC 3986 §3.2: the authority ends at the first "/" or "?" ("#" never gets here).
+        end = min([i for i in (rest.find(b"/"), rest.find(b"?")) if i >= 0], default=len(rest))
+        target = rest[end:] if rest[end:end + 1] == b"/" else b"/" + rest[end:]
     query = target.find(b"?")
     return target if query < 0 else target[:query]
 

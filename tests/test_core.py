@@ -148,6 +148,14 @@ def test_a_refused_head_request_keeps_the_get_fields():
     assert response.status == 503 and response.head_only and RETRY_AFTER in response.fields
 
 
+@pytest.mark.parametrize("target", [b"http://x?/files/door.txt", b"http://x", b"HTTP://x?a=/files/door.txt"])
+def test_an_absolute_target_s_path_starts_after_its_authority(server, target):
+    """RFC 3986 §3.2: the authority ends at "/" or "?"; here the path is "/", not the file."""
+    (server.directory / "door.txt").write_bytes(b"behind the door")
+    response = fetch(server, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert response.status == 200 and response.body == b""
+
+
 def test_unknown_method_on_a_file_gets_405(server):
     assert fetch(server, build_request("DELETE", "/files/x")).status == 405
 

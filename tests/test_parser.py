@@ -231,7 +231,29 @@ BAD = {
     "http11_without_host": (400, b"GET / HTTP/1.1\r\nX: y\r\n\r\n"),
     "duplicate_host": (400, b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
     "duplicate_host_http10": (400, b"GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n"),
+    "host_with_space": (400, b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n"),
+    "host_with_slash": (400, b"GET / HTTP/1.1\r\nHost: x/y\r\n\r\n"),
+    "host_with_at": (400, b"GET / HTTP/1.1\r\nHost: user@x\r\n\r\n"),
+    "host_unclosed_bracket": (400, b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n"),
+    "host_empty_brackets": (400, b"GET / HTTP/1.1\r\nHost: []\r\n\r\n"),
+    "host_after_bracket": (400, b"GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n"),
+    "host_non_ascii": (400, b"GET / HTTP/1.1\r\nHost: \xff\r\n\r\n"),
+    "host_port_not_digits": (400, b"GET / HTTP/1.1\r\nHost: x:80a\r\n\r\n"),
+    "host_two_ports": (400, b"GET / HTTP/1.1\r\nHost: x:80:81\r\n\r\n"),
+    "host_http10_invalid": (400, b"GET / HTTP/1.0\r\nHost: a b\r\n\r\n"),
+    # RFC 9112 §3.2: no form of request-target has a fragment.
+    "fragment_in_target": (400, b"GET /echo/a#frag HTTP/1.1\r\nHost: h\r\n\r\n"),
+    "fragment_in_absolute_target": (400, b"GET http://x#/files/a HTTP/1.1\r\nHost: x\r\n\r\n"),
 }
+
+
+@pytest.mark.parametrize("host", [b"localhost", b"localhost:4221", b"127.0.0.1:80", b"[::1]", b"[::1]:8080",
+                                  b"[v1.fe80::a+en1]", b"example.com:", b"", b"xn--bcher-kva.example",
+                                  b"%65xample.com", b"a-b_c~d!$&'()*+,;=.x"])
+def test_every_form_of_host_is_accepted(Parser, host):
+    """RFC 3986 §3.2.2: reg-name, IPv4, IP-literal; an empty port; an empty Host (no authority)."""
+    events, got, _ = parse(Parser, b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n", None)
+    assert got is None and events[0][3] == [(b"Host", host)], events
 
 
 @pytest.mark.parametrize("name", BAD)
