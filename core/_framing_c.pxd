@@ -23,7 +23,8 @@ cdef inline bint same_name(bytes name, bytes lower) except -1
 cdef object join(object previous, bytes value)
 cpdef list list_items(bytes value)
 cpdef bint is_chunked(bytes transfer_encoding) except -1
-@cython.locals(end=Py_ssize_t, port=bytes)
+cdef bytes REG_NAME_TABLE, IP_LITERAL_TABLE
+@cython.locals(i=Py_ssize_t, n=Py_ssize_t)
 cpdef bint valid_host(bytes value) except -1
 
 
