@@ -89,8 +89,12 @@ class App:
             return response
 
     def route(self, request):
-        path = request_path(request.target)
         method = request.method
+        if method == b"CONNECT" or (method == b"OPTIONS" and request.target == b"*"):
+            # RFC 9112 §3.2.3-4: a tunnel, or the server as a whole; a file server
+            # implements neither (RFC 9110 §15.6.2), and the request is well formed.
+            raise HTTPError(501, f"{method.decode()} {request.target.decode()} is not implemented", close=False)
+        path = request_path(request.target)
         if path.startswith(b"/files/"):
             if method == b"POST":
                 # RFC 9110 §15.5.12: an upload must say how long it is.

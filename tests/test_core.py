@@ -156,6 +156,16 @@ def test_an_absolute_target_s_path_starts_after_its_authority(server, target):
     assert response.status == 200 and response.body == b""
 
 
+@pytest.mark.parametrize("line, status", [
+    (b"OPTIONS * HTTP/1.1", 501), (b"CONNECT example.com:443 HTTP/1.1", 501), (b"GET * HTTP/1.1", 400)])
+def test_asterisk_and_authority_forms_get_501_when_well_formed(server, line, status):
+    """RFC 9112 §3.2.3-4: OPTIONS * and CONNECT are valid requests a file server does not implement."""
+    with Client(server) as client:
+        client.send(line + b"\r\nHost: example.com\r\n\r\n" + build_request("GET", "/echo/after"))
+        assert client.read_response().status == status
+        assert client.read_response().body == b"after"          # the connection stays usable
+
+
 def test_unknown_method_on_a_file_gets_405(server):
     assert fetch(server, build_request("DELETE", "/files/x")).status == 405
 
