@@ -11,8 +11,12 @@ KiB = 1024
 MiB = 1024 * KiB
 
 
-def unbounded_share(pressure_bytes: int, wmem_max: int, ceiling: int = 64) -> int:
-    """How many connections may fill whole send buffers on this machine: at most ceiling.
+# The most connections with whole send buffers, whatever the machine (--unbounded-connections).
+UNBOUNDED_CEILING = 64
+
+
+def unbounded_share(pressure_bytes: int, wmem_max: int) -> int:
+    """How many connections may fill whole send buffers on this machine: at most UNBOUNDED_CEILING.
 
     Their buffers at the largest (tcp_wmem's maximum) take at most a quarter of
     the TCP memory past which the kernel is under pressure (tcp_mem's second
@@ -20,18 +24,18 @@ def unbounded_share(pressure_bytes: int, wmem_max: int, ceiling: int = 64) -> in
     machine's other sockets.  64 on this 24 GiB machine (93 would fit), about 7 on
     a 2 GiB one (its kernel puts pressure at ~1/16 of the memory).
     """
-    return max(1, min(ceiling, pressure_bytes // 4 // max(wmem_max, 1)))
+    return max(1, min(UNBOUNDED_CEILING, pressure_bytes // 4 // max(wmem_max, 1)))
 
 
 def kernel_unbounded_share(sysctl_dir: str = "/proc/sys/net/ipv4") -> int:
-    """unbounded_share() of this machine's kernel; the ceiling where it does not say."""
+    """unbounded_share() of this machine's kernel; UNBOUNDED_CEILING where it does not say."""
     try:
         with open(os.path.join(sysctl_dir, "tcp_mem")) as tcp_mem, \
                 open(os.path.join(sysctl_dir, "tcp_wmem")) as tcp_wmem:
             pressure_pages = int(tcp_mem.read().split()[1])
             wmem_max = int(tcp_wmem.read().split()[2])
     except (OSError, ValueError, IndexError):
-        return unbounded_share(1 << 62, 1)
+        return UNBOUNDED_CEILING
     return unbounded_share(pressure_pages * os.sysconf("SC_PAGE_SIZE"), wmem_max)
 
 
